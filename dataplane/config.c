@@ -1,0 +1,292 @@
+/*
+ * config: the settings table and its parsers. See config.h.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+enum config_type { CT_INT32, CT_INT64, CT_BOOL, CT_STRING, CT_ADDR, CT_FLUSH };
+
+struct config_entry {
+	const char *name;
+	enum config_type type;
+	size_t offset;   /* of the field in struct broker_config */
+	size_t size;     /* for CT_STRING: buffer size */
+	const char *def; /* default, as text */
+	int64_t min, max;
+	const char *help;
+};
+
+#define F(field) offsetof(struct broker_config, field), sizeof(((struct broker_config *)0)->field)
+
+static const struct config_entry config_table[] = {
+	{ "listeners", CT_ADDR, F(listen_host), "127.0.0.1:9092", 0, 0,
+	  "HOST:PORT (or PLAINTEXT://HOST:PORT) to listen on; flag --listen" },
+	{ "advertised.listeners", CT_ADDR, F(advertise_host), "", 0, 0,
+	  "HOST:PORT given to clients in Metadata; empty = the listener; flag --advertise" },
+	{ "log.dirs", CT_STRING, F(data_dir), "./data", 0, 0,
+	  "data directory (one directory per partition inside); flag --data-dir" },
+	{ "num.shards", CT_INT32, F(shards), "1", 1, 1,
+	  "shard threads (one per core); flag --shards. Multi-shard arrives with the shard-per-core work" },
+	{ "node.id", CT_INT32, F(node_id), "1", 0, INT32_MAX, "this broker's id; flag --node-id" },
+	{ "auto.create.topics.enable", CT_BOOL, F(auto_create_topics), "true", 0, 0,
+	  "create a missing topic on Metadata or Produce" },
+	{ "num.partitions", CT_INT32, F(num_partitions), "1", 1, 100000,
+	  "partitions of an auto-created topic or a CreateTopics with -1" },
+	{ "default.replication.factor", CT_INT32, F(default_replication_factor), "1", 1, 1,
+	  "replication factor of auto-created topics (1 until replication exists)" },
+	{ "socket.request.max.bytes", CT_INT64, F(socket_request_max_bytes), "104857600", 64, INT32_MAX,
+	  "largest request frame accepted; a larger one closes the connection" },
+	{ "message.max.bytes", CT_INT32, F(message_max_bytes), "1048588", 64, INT32_MAX,
+	  "largest record batch; the default of a topic's max.message.bytes" },
+	{ "fetch.max.bytes", CT_INT32, F(fetch_max_bytes), "57671680", 1024, INT32_MAX,
+	  "most record bytes in one Fetch response" },
+	{ "max.connections", CT_INT32, F(max_connections), "10000", 1, 1000000,
+	  "client connections per broker; past it new connections are closed at accept" },
+	{ "log.segment.bytes", CT_INT64, F(log_segment_bytes), "1073741824", 1024 * 1024, INT32_MAX,
+	  "segment size; the default of a topic's segment.bytes" },
+	{ "log.index.interval.bytes", CT_INT32, F(log_index_interval_bytes), "4096", 0, INT32_MAX,
+	  "bytes of log between offset index entries" },
+	{ "log.retention.ms", CT_INT64, F(log_retention_ms), "604800000", -1, INT64_MAX,
+	  "default retention.ms of topics (-1: forever)" },
+	{ "log.retention.bytes", CT_INT64, F(log_retention_bytes), "-1", -1, INT64_MAX,
+	  "default retention.bytes of topics (-1: no size limit)" },
+	{ "flush", CT_FLUSH, F(flush), "always", 0, 0,
+	  "always: acks=1/all answered after fdatasync (group commit); interval: fdatasync every "
+	  "log.flush.interval.ms; none: leave it to the kernel" },
+	{ "log.flush.interval.ms", CT_INT64, F(flush_interval_ms), "1000", 1, INT64_MAX,
+	  "fdatasync period with flush=interval" },
+	{ "log.level", CT_STRING, F(log_level), "info", 0, 0, "debug | info | warn | error" },
+};
+
+#undef F
+
+#define CONFIG_TABLE_LEN (sizeof(config_table) / sizeof(config_table[0]))
+
+static const struct config_entry *config_find(const char *key)
+{
+	for (size_t i = 0; i < CONFIG_TABLE_LEN; i++)
+		if (strcmp(config_table[i].name, key) == 0)
+			return &config_table[i];
+	return NULL;
+}
+
+static int parse_int64(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* "HOST:PORT", "PLAINTEXT://HOST:PORT" or "[v6]:PORT"; "" clears. */
+static int parse_addr(const char *s, char *host, size_t host_size, int32_t *port,
+		      char *err, size_t err_len)
+{
+	const char *p = strstr(s, "://");
+	if (p != NULL)
+		s = p + 3;
+	if (*s == '\0') {
+		host[0] = '\0';
+		*port = 0;
+		return 0;
+	}
+	const char *colon = strrchr(s, ':');
+	if (colon == NULL) {
+		snprintf(err, err_len, "'%s' is not HOST:PORT", s);
+		return -1;
+	}
+	size_t hlen = (size_t)(colon - s);
+	if (hlen > 1 && s[0] == '[' && s[hlen - 1] == ']') {
+		s++;
+		hlen -= 2;
+	}
+	if (hlen >= host_size) {
+		snprintf(err, err_len, "host name in '%s' is too long", s);
+		return -1;
+	}
+	int64_t v;
+	if (parse_int64(colon + 1, &v) != 0 || v < 0 || v > 65535) {
+		snprintf(err, err_len, "bad port in '%s'", s);
+		return -1;
+	}
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	*port = (int32_t)v;
+	return 0;
+}
+
+static int config_apply(struct broker_config *c, const struct config_entry *e,
+			const char *value, char *err, size_t err_len)
+{
+	char *field = (char *)c + e->offset;
+	int64_t v;
+
+	switch (e->type) {
+	case CT_INT32:
+	case CT_INT64:
+		if (parse_int64(value, &v) != 0) {
+			snprintf(err, err_len, "%s: '%s' is not an integer", e->name, value);
+			return -1;
+		}
+		if (v < e->min || v > e->max) {
+			snprintf(err, err_len, "%s: %s is out of range [%lld, %lld]", e->name,
+				 value, (long long)e->min, (long long)e->max);
+			return -1;
+		}
+		if (e->type == CT_INT32)
+			*(int32_t *)field = (int32_t)v;
+		else
+			*(int64_t *)field = v;
+		return 0;
+	case CT_BOOL:
+		if (strcmp(value, "true") == 0)
+			*(bool *)field = true;
+		else if (strcmp(value, "false") == 0)
+			*(bool *)field = false;
+		else {
+			snprintf(err, err_len, "%s: '%s' is not true or false", e->name, value);
+			return -1;
+		}
+		return 0;
+	case CT_STRING:
+		if (strlen(value) >= e->size) {
+			snprintf(err, err_len, "%s: value too long", e->name);
+			return -1;
+		}
+		strcpy(field, value);
+		return 0;
+	case CT_ADDR: {
+		/* The host field is followed by its port field in the struct. */
+		int32_t *port = (int32_t *)(field + e->size);
+		if (parse_addr(value, field, e->size, port, err, err_len) != 0)
+			return -1;
+		return 0;
+	}
+	case CT_FLUSH:
+		if (strcmp(value, "always") == 0)
+			*(int32_t *)field = FLUSH_ALWAYS;
+		else if (strcmp(value, "interval") == 0)
+			*(int32_t *)field = FLUSH_INTERVAL;
+		else if (strcmp(value, "none") == 0)
+			*(int32_t *)field = FLUSH_NONE;
+		else {
+			snprintf(err, err_len, "flush: '%s' is not always, interval or none", value);
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+_Static_assert(offsetof(struct broker_config, listen_port) ==
+	       offsetof(struct broker_config, listen_host) + CONFIG_HOST_LEN_MAX + 1,
+	       "CT_ADDR expects the port right after the host buffer");
+_Static_assert(offsetof(struct broker_config, advertise_port) ==
+	       offsetof(struct broker_config, advertise_host) + CONFIG_HOST_LEN_MAX + 1,
+	       "CT_ADDR expects the port right after the host buffer");
+
+void config_defaults(struct broker_config *c)
+{
+	char err[256];
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < CONFIG_TABLE_LEN; i++)
+		if (config_apply(c, &config_table[i], config_table[i].def, err, sizeof(err)) != 0)
+			abort(); /* a bad default is a bug in the table above */
+}
+
+int config_set(struct broker_config *c, const char *key, const char *value,
+	       char *err, size_t err_len)
+{
+	const struct config_entry *e = config_find(key);
+	if (e == NULL) {
+		snprintf(err, err_len, "unknown setting '%s' (see --help)", key);
+		return -1;
+	}
+	return config_apply(c, e, value, err, err_len);
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+int config_load_file(struct broker_config *c, const char *path, char *err, size_t err_len)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	char line[4096], why[256];
+	int lineno = 0, rc = 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		char *s = trim(line);
+		if (*s == '\0' || *s == '#' || *s == '!')
+			continue;
+		char *eq = strchr(s, '=');
+		if (eq == NULL) {
+			snprintf(err, err_len, "%s:%d: expected key=value", path, lineno);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		if (config_set(c, trim(s), trim(eq + 1), why, sizeof(why)) != 0) {
+			snprintf(err, err_len, "%s:%d: %s", path, lineno, why);
+			rc = -1;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+int config_validate(const struct broker_config *c, char *err, size_t err_len)
+{
+	if (c->listen_host[0] == '\0' || c->listen_port == 0) {
+		snprintf(err, err_len, "listeners: a HOST:PORT is required");
+		return -1;
+	}
+	if (c->data_dir[0] == '\0') {
+		snprintf(err, err_len, "log.dirs: a directory is required");
+		return -1;
+	}
+	if (c->message_max_bytes > c->socket_request_max_bytes) {
+		snprintf(err, err_len, "message.max.bytes must not exceed socket.request.max.bytes");
+		return -1;
+	}
+	return 0;
+}
+
+void config_print_help(FILE *out)
+{
+	fprintf(out, "Settings (--set KEY=VALUE, or KEY=VALUE lines in --config FILE):\n");
+	for (size_t i = 0; i < CONFIG_TABLE_LEN; i++) {
+		const struct config_entry *e = &config_table[i];
+		fprintf(out, "  %-28s default %s\n      %s\n", e->name,
+			e->def[0] ? e->def : "\"\"", e->help);
+	}
+}
+
+const char *config_advertised_host(const struct broker_config *c)
+{
+	return c->advertise_host[0] != '\0' ? c->advertise_host : c->listen_host;
+}
+
+int32_t config_advertised_port(const struct broker_config *c)
+{
+	return c->advertise_port != 0 ? c->advertise_port : c->listen_port;
+}

@@ -1,0 +1,72 @@
+/*
+ * config: the broker's settings.
+ *
+ * One table names every setting (Kafka's name where Kafka has one), its type,
+ * default and help text. Values come, in order, from the defaults, a
+ * Kafka-style properties file (--config FILE), then each --set key=value or
+ * dedicated flag in command-line order, so the last word wins.
+ *
+ * Filled once at start-up on the main thread and read-only afterwards: every
+ * shard may read it without synchronisation.
+ */
+#ifndef SLUICE_CONFIG_H
+#define SLUICE_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "storage/log.h"
+
+#define CONFIG_HOST_LEN_MAX 255
+
+struct broker_config {
+	char listen_host[CONFIG_HOST_LEN_MAX + 1];
+	int32_t listen_port;
+	char advertise_host[CONFIG_HOST_LEN_MAX + 1]; /* empty: same as listen */
+	int32_t advertise_port;                       /* 0: same as listen */
+	char data_dir[PATH_MAX];
+	int32_t shards;
+	int32_t node_id;
+
+	bool auto_create_topics;
+	int32_t num_partitions;
+	int32_t default_replication_factor;
+
+	int64_t socket_request_max_bytes;
+	int32_t message_max_bytes;
+	int32_t fetch_max_bytes;
+	int32_t max_connections;
+
+	int64_t log_segment_bytes;
+	int32_t log_index_interval_bytes;
+	int64_t log_retention_ms;
+	int64_t log_retention_bytes;
+	int32_t flush; /* enum flush_mode */
+	int64_t flush_interval_ms;
+	char log_level[16];
+};
+
+/* Set every field to its default. */
+void config_defaults(struct broker_config *c);
+
+/* Apply one setting. Returns 0, or -1 with a one-line reason in err. */
+int config_set(struct broker_config *c, const char *key, const char *value,
+	       char *err, size_t err_len);
+
+/* Apply a properties file: key=value lines, '#' or '!' comments, blank lines.
+ * Returns 0, or -1 with "FILE:LINE: reason" in err. */
+int config_load_file(struct broker_config *c, const char *path, char *err, size_t err_len);
+
+/* Check cross-setting constraints after everything is applied. */
+int config_validate(const struct broker_config *c, char *err, size_t err_len);
+
+/* Print every setting with its default and help text. */
+void config_print_help(FILE *out);
+
+/* The address clients are told to connect to. */
+const char *config_advertised_host(const struct broker_config *c);
+int32_t config_advertised_port(const struct broker_config *c);
+
+#endif

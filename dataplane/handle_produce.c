@@ -1,0 +1,240 @@
+/*
+ * Produce: validate each partition's record batch, append it to the
+ * partition log (idempotent-producer checks happen there), and answer once
+ * every appended batch is durable (acks=1/-1) or at once (errors). acks=0
+ * gets no response; an error on such a request closes the connection, as
+ * Kafka does, since the client would otherwise never learn of it.
+ *
+ * Durability: the append only copies the batch into the log's write buffer.
+ * The shard's end-of-turn group commit writes and syncs it; the log's
+ * listener then calls produce_waits_advance, which finishes the requests
+ * whose batches are now under the high watermark.
+ */
+#include "handlers.h"
+#include "request.h"
+#include "say.h"
+#include "shard.h"
+#include "storage/batch.h"
+
+typedef struct kafka_ProduceResponse_TopicProduceResponse pr_topic;
+typedef struct kafka_ProduceResponse_PartitionProduceResponse pr_partition;
+
+static void produce_respond(struct request *req)
+{
+	struct kafka_ProduceResponse *resp = req->produce_resp;
+	request_response_begin(req);
+	kafka_ProduceResponse_encode(&req->resp, req->api_version, resp);
+	request_response_end(req);
+}
+
+static void produce_wait_resolved(struct request *req)
+{
+	if (--req->pending_waits == 0)
+		produce_respond(req);
+}
+
+void produce_waits_advance(struct shard *sh, struct partition *p)
+{
+	(void)sh;
+	if (plog_error(p->log) != 0) {
+		produce_waits_fail_all(sh, p, KAFKA_KAFKA_STORAGE_ERROR);
+		return;
+	}
+	int64_t hw = plog_high_watermark(p->log);
+	while (p->waits_head != NULL && p->waits_head->offset_needed <= hw) {
+		struct durable_wait *w = p->waits_head;
+		p->waits_head = w->next;
+		if (p->waits_head == NULL)
+			p->waits_tail = NULL;
+		produce_wait_resolved(w->req);
+	}
+}
+
+void produce_waits_fail_all(struct shard *sh, struct partition *p, int16_t error_code)
+{
+	(void)sh;
+	while (p->waits_head != NULL) {
+		struct durable_wait *w = p->waits_head;
+		p->waits_head = w->next;
+		*w->error_code = error_code;
+		produce_wait_resolved(w->req);
+	}
+	p->waits_tail = NULL;
+}
+
+static void produce_wait(struct request *req, struct partition *p, struct durable_wait *w,
+			 int64_t offset_needed, int16_t *error_code)
+{
+	w->req = req;
+	w->offset_needed = offset_needed;
+	w->error_code = error_code;
+	w->next = NULL;
+	if (p->waits_tail != NULL)
+		p->waits_tail->next = w;
+	else
+		p->waits_head = w;
+	p->waits_tail = w;
+	req->pending_waits++;
+}
+
+static int16_t produce_error_of_batch(int rc)
+{
+	switch (rc) {
+	case BATCH_ERR_MAGIC:
+		/* Produce v3+ carries only magic v2 batches (Kafka 4 rejects
+		 * v0/v1 message sets with INVALID_RECORD). */
+		return KAFKA_INVALID_RECORD;
+	case BATCH_ERR_CRC:
+	case BATCH_ERR_TRUNCATED:
+	case BATCH_ERR_INVALID:
+	default:
+		return KAFKA_CORRUPT_MESSAGE;
+	}
+}
+
+static int16_t produce_error_of_append(int rc)
+{
+	switch (rc) {
+	case PLOG_ERR_OUT_OF_ORDER_SEQUENCE:
+		return KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER;
+	case PLOG_ERR_INVALID_PRODUCER_EPOCH:
+		return KAFKA_INVALID_PRODUCER_EPOCH;
+	case PLOG_ERR_BUFFER_FULL:
+		return KAFKA_REQUEST_TIMED_OUT; /* retriable: the producer backs off */
+	default:
+		return KAFKA_KAFKA_STORAGE_ERROR;
+	}
+}
+
+/* Validate and append one partition's records; fill out. w is this
+ * partition's wait slot, used if the batch is not durable yet. */
+static void produce_partition(struct request *req, int16_t acks, struct partition *p,
+			      struct kbytes records, pr_partition *out, struct durable_wait *w)
+{
+	struct shard *sh = req->sh;
+	struct batch_hdr h;
+	if (records.len <= 0) {
+		out->ErrorCode = KAFKA_INVALID_RECORD;
+		return;
+	}
+	int n = batch_validate(records.ptr, (size_t)records.len, &h);
+	if (n < 0) {
+		out->ErrorCode = produce_error_of_batch(n);
+		return;
+	}
+	if (n != records.len) {
+		/* Produce v3+ must carry exactly one batch per partition. */
+		out->ErrorCode = KAFKA_INVALID_RECORD;
+		return;
+	}
+	if (n > p->topic->meta->max_message_bytes) {
+		out->ErrorCode = KAFKA_MESSAGE_TOO_LARGE;
+		return;
+	}
+	if (plog_error(p->log) != 0) {
+		out->ErrorCode = KAFKA_KAFKA_STORAGE_ERROR;
+		return;
+	}
+	struct plog_append_result res;
+	int rc = plog_append(p->log, records.ptr, (size_t)n, &h, 0, handler_wall_ms(), &res);
+	if (rc < 0) {
+		out->ErrorCode = produce_error_of_append(rc);
+		return;
+	}
+	out->BaseOffset = res.base_offset;
+	out->LogStartOffset = res.log_start_offset;
+	if (rc == 0) {
+		sh->stats.batches++;
+		sh->stats.records_appended_bytes += (uint64_t)n;
+		shard_partition_dirty(sh, p);
+	}
+	/* A duplicate is answered with the original offsets, but only once
+	 * the original is durable too. */
+	int64_t needed = res.base_offset + h.last_offset_delta + 1;
+	if (acks != 0 && plog_high_watermark(p->log) < needed)
+		produce_wait(req, p, w, needed, &out->ErrorCode);
+}
+
+static struct partition *produce_find(struct request *req, struct kstr topic, int32_t index)
+{
+	struct shard *sh = req->sh;
+	struct topic_state *ts = shard_topic_find(sh, topic);
+	if (ts == NULL && sh->cfg->auto_create_topics && metadata_topic_name_valid(topic))
+		shard_topic_create(sh, topic, sh->cfg->num_partitions, NULL, 0, &ts);
+	if (ts == NULL || index < 0 || index >= ts->n_parts)
+		return NULL;
+	return &ts->parts[index];
+}
+
+int handle_Produce(struct request *req, struct kreader *r)
+{
+	struct kafka_ProduceRequest body;
+	if (kafka_ProduceRequest_decode(r, req->api_version, &body) != 0)
+		return -1;
+	int16_t acks = body.Acks;
+	bool acks_valid = acks == 0 || acks == 1 || acks == -1;
+
+	struct kafka_ProduceResponse *resp = karena_alloc(&req->arena, sizeof(*resp));
+	if (resp == NULL)
+		return -1;
+	kafka_ProduceResponse_init(resp);
+	req->produce_resp = resp;
+	resp->Responses = HANDLER_ARRAY(req, pr_topic, body.TopicData_count);
+	if (resp->Responses == NULL)
+		return -1;
+	resp->Responses_count = body.TopicData_count < 0 ? 0 : body.TopicData_count;
+
+	/* Everything the request needs is allocated before the first append:
+	 * once a wait is queued on a partition the request must run to its
+	 * response, so nothing after that point may fail. */
+	int32_t n_parts = 0;
+	for (int32_t i = 0; i < resp->Responses_count; i++) {
+		const struct kafka_ProduceRequest_TopicProduceData *td = &body.TopicData[i];
+		pr_topic *rt = &resp->Responses[i];
+		kafka_ProduceResponse_TopicProduceResponse_init(rt);
+		rt->Name = handler_strdup(req, td->Name);
+		int32_t np = td->PartitionData_count < 0 ? 0 : td->PartitionData_count;
+		rt->PartitionResponses = HANDLER_ARRAY(req, pr_partition, np);
+		if (rt->PartitionResponses == NULL)
+			return -1;
+		rt->PartitionResponses_count = np;
+		n_parts += np;
+	}
+	struct durable_wait *waits = HANDLER_ARRAY(req, struct durable_wait, n_parts);
+	if (waits == NULL)
+		return -1;
+
+	bool any_error = false;
+	/* Keep the response from completing while partitions are appended. */
+	req->pending_waits = 1;
+	for (int32_t i = 0; i < resp->Responses_count; i++) {
+		const struct kafka_ProduceRequest_TopicProduceData *td = &body.TopicData[i];
+		pr_topic *rt = &resp->Responses[i];
+		for (int32_t j = 0; j < rt->PartitionResponses_count; j++) {
+			const struct kafka_ProduceRequest_PartitionProduceData *pd = &td->PartitionData[j];
+			pr_partition *out = &rt->PartitionResponses[j];
+			kafka_ProduceResponse_PartitionProduceResponse_init(out);
+			out->Index = pd->Index;
+			out->BaseOffset = -1;
+			out->LogAppendTimeMs = -1;
+			out->LogStartOffset = -1;
+			struct partition *p = acks_valid ? produce_find(req, td->Name, pd->Index) : NULL;
+			if (!acks_valid)
+				out->ErrorCode = KAFKA_INVALID_REQUIRED_ACKS;
+			else if (p == NULL)
+				out->ErrorCode = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+			else
+				produce_partition(req, acks, p, pd->Records, out, waits++);
+			any_error |= out->ErrorCode != KAFKA_NONE;
+		}
+	}
+	if (acks == 0) {
+		req->pending_waits = 0;
+		if (any_error)
+			return -1;
+		request_finish_silently(req);
+		return 0;
+	}
+	produce_wait_resolved(req);
+	return 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * handlers: small helpers shared by the handle_*.c request handlers.
+ */
+#ifndef SLUICE_HANDLERS_H
+#define SLUICE_HANDLERS_H
+
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "kafka/kafka_wire.h"
+#include "request.h"
+
+/* An array of n elements from the request's arena, zeroed. For n == 0 a
+ * valid non-NULL pointer (nothing may be stored through it). NULL when the
+ * arena limit is reached. */
+static inline void *handler_array(struct request *req, size_t elem_size, int32_t n)
+{
+	static uint64_t empty;
+	if (n <= 0)
+		return &empty;
+	return karena_alloc(&req->arena, elem_size * (size_t)n);
+}
+
+#define HANDLER_ARRAY(req, type, n) ((type *)handler_array((req), sizeof(type), (n)))
+
+/* Copy a string into the arena so it outlives the request frame. */
+static inline struct kstr handler_strdup(struct request *req, struct kstr s)
+{
+	if (s.len <= 0)
+		return s;
+	char *p = karena_alloc(&req->arena, (size_t)s.len);
+	if (p == NULL)
+		return (struct kstr){ "", 0 };
+	memcpy(p, s.ptr, (size_t)s.len);
+	return (struct kstr){ p, s.len };
+}
+
+/* Wall-clock milliseconds, as Kafka timestamps are. */
+static inline int64_t handler_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#endif

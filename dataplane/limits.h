@@ -1,0 +1,77 @@
+/*
+ * limits.h: every bound the dataplane enforces, in one place.
+ *
+ * Settings a user can change live in config.c (with Kafka's names where Kafka
+ * has one); these are the compile-time ceilings and sizes behind them. Each
+ * says why it has the value it has.
+ */
+#ifndef SLUICE_LIMITS_H
+#define SLUICE_LIMITS_H
+
+/* Kafka's legal topic name length (Topic.MAX_NAME_LENGTH). */
+#define TOPIC_NAME_LEN_MAX 249
+
+/* Partitions per topic. Kafka has no hard limit; one shard keeps a log per
+ * partition, and 100k partitions on one host is already far past what a
+ * single-node Sluice is for. */
+#define TOPIC_PARTITIONS_MAX 100000
+
+/* Topics in the cluster: bounds the metadata file and Metadata responses. */
+#define TOPICS_MAX 10000
+
+/* Configs per topic in a CreateTopics request. */
+#define TOPIC_CONFIGS_MAX 64
+#define TOPIC_CONFIG_VALUE_LEN_MAX 255
+
+/* Receive buffer of a connection starts at this size and grows (up to
+ * socket.request.max.bytes) only for a frame that does not fit. */
+#define CONN_RECV_BUF_INITIAL_BYTES (64 * 1024)
+
+/* A connection's receive buffer shrinks back to the initial size after a
+ * frame larger than this was handled, so one huge produce does not pin
+ * memory for the life of the connection. */
+#define CONN_RECV_BUF_KEEP_BYTES (4 * 1024 * 1024)
+
+/* Requests read from one connection but not yet answered. Kafka handles one
+ * request per connection at a time; clients pipeline up to
+ * max.in.flight.requests.per.connection (5 by default). Past this, the
+ * connection is not read until responses drain (backpressure, not an error). */
+#define CONN_INFLIGHT_REQUESTS_MAX 64
+
+/* iovecs in one sendmsg: the response header plus one per spliced record
+ * range. Larger gathers are sent in several sendmsg calls. */
+#define CONN_SEND_IOV_MAX 64
+
+/* Separate byte ranges in one response: its inline bytes plus record
+ * ranges spliced in by reference. A Fetch copies small reads instead of
+ * splicing once it has FETCH_SPLICE_RANGES_MAX ranges. */
+#define RESPONSE_RANGES_MAX 1024
+#define FETCH_SPLICE_RANGES_MAX 500
+_Static_assert(2 * FETCH_SPLICE_RANGES_MAX + 2 <= RESPONSE_RANGES_MAX, "fetch ranges fit");
+
+/* Bytes of decoded request structures per request (arrays of topics and
+ * partitions). A request whose decoded form needs more is answered as
+ * malformed: the wire bytes already bound the counts, this bounds memory. */
+#define REQUEST_ARENA_LIMIT_BYTES (64 * 1024 * 1024)
+#define REQUEST_ARENA_CHUNK_BYTES (16 * 1024)
+
+/* Response bytes held by one request (not counting spliced record bytes). */
+#define RESPONSE_INLINE_MAX_BYTES (256 * 1024 * 1024)
+
+/* CQEs reaped per loop turn before running end-of-turn work (group commit),
+ * so a flood of completions cannot starve the flush. */
+#define SHARD_CQE_BURST_MAX 256
+
+/* io_uring submission queue entries per shard. */
+#define SHARD_RING_ENTRIES 1024
+
+/* A request object keeps a fetch read buffer up to this size for its next
+ * use; a larger one (a big catch-up fetch) is freed when the response is
+ * sent, so idle pooled requests do not pin fetch.max.bytes each. */
+#define FETCH_READ_BUF_KEEP_BYTES (1024 * 1024)
+
+/* Fetch long-poll: the broker never waits longer than this, whatever
+ * max_wait_ms a client sends (Kafka clients send 500 ms by default). */
+#define FETCH_MAX_WAIT_MS_MAX (5 * 60 * 1000)
+
+#endif

@@ -1,0 +1,217 @@
+/*
+ * request: frame dispatch, the request pool, response framing, and the table
+ * of APIs this broker serves. See request.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "request.h"
+#include "say.h"
+#include "shard.h"
+
+/* Versions served: from Kafka 4.0's minimum (KIP-896) to the schema's
+ * maximum. ApiVersions advertises exactly these. */
+const struct api_support request_apis[] = {
+	{ KAFKA_API_Produce, 3, 11, handle_Produce },
+	{ KAFKA_API_Fetch, 4, 17, handle_Fetch },
+	{ KAFKA_API_ListOffsets, 1, 10, handle_ListOffsets },
+	{ KAFKA_API_Metadata, 0, 12, handle_Metadata },
+	{ KAFKA_API_ApiVersions, 0, 4, handle_ApiVersions },
+	{ KAFKA_API_CreateTopics, 2, 7, handle_CreateTopics },
+	{ KAFKA_API_DeleteTopics, 1, 6, handle_DeleteTopics },
+	{ KAFKA_API_InitProducerId, 0, 5, handle_InitProducerId },
+};
+const int request_apis_count = (int)(sizeof(request_apis) / sizeof(request_apis[0]));
+
+const struct api_support *request_api_support(int16_t api_key)
+{
+	for (int i = 0; i < request_apis_count; i++)
+		if (request_apis[i].api_key == api_key)
+			return &request_apis[i];
+	return NULL;
+}
+
+static struct request *request_get(struct shard *sh, struct conn *c)
+{
+	struct request *req = sh->free_requests;
+	if (req != NULL) {
+		sh->free_requests = req->next;
+	} else {
+		req = calloc(1, sizeof(*req));
+		if (req == NULL)
+			return NULL;
+		karena_init(&req->arena, REQUEST_ARENA_CHUNK_BYTES, REQUEST_ARENA_LIMIT_BYTES);
+		kw_init(&req->resp, 4096, RESPONSE_INLINE_MAX_BYTES);
+	}
+	req->sh = sh;
+	req->conn = c;
+	req->next = NULL;
+	return req;
+}
+
+void request_release(struct request *req)
+{
+	struct shard *sh = req->sh;
+	karena_reset(&req->arena);
+	kw_reset(&req->resp);
+	req->ready = req->no_response = req->parked = false;
+	req->pending_waits = 0;
+	req->produce_resp = req->fetch_state = NULL;
+	req->wait_next = req->wait_prev = NULL;
+	req->read_used = 0;
+	if (req->read_cap > FETCH_READ_BUF_KEEP_BYTES) {
+		free(req->read_buf);
+		req->read_buf = NULL;
+		req->read_cap = 0;
+	}
+	req->conn = NULL;
+	req->next = sh->free_requests;
+	sh->free_requests = req;
+}
+
+uint8_t *request_read_buf(struct request *req, size_t need)
+{
+	if (need > req->read_cap) {
+		uint8_t *nb = realloc(req->read_buf, need);
+		if (nb == NULL)
+			return NULL;
+		req->read_buf = nb;
+		req->read_cap = need;
+	}
+	return req->read_buf;
+}
+
+static void conn_queue_push(struct conn *c, struct request *req)
+{
+	if (c->rq_tail != NULL)
+		c->rq_tail->next = req;
+	else
+		c->rq_head = req;
+	c->rq_tail = req;
+	c->n_requests++;
+}
+
+/* Undo conn_queue_push of the tail request (its handler failed). */
+static void conn_queue_pop_tail(struct conn *c, struct request *req)
+{
+	struct request **pp = &c->rq_head;
+	c->rq_tail = NULL;
+	while (*pp != NULL && *pp != req) {
+		c->rq_tail = *pp;
+		pp = &(*pp)->next;
+	}
+	if (*pp == req) {
+		*pp = NULL;
+		c->n_requests--;
+	}
+}
+
+void request_response_begin(struct request *req)
+{
+	struct kwriter *w = &req->resp;
+	kw_reset(w);
+	kw_reserve(w, 4); /* frame size, patched in request_response_end */
+	kw_int32(w, req->correlation_id);
+	if (req->response_header_version >= 1)
+		kw_uvarint(w, 0); /* no tagged fields in the header */
+}
+
+void request_response_end(struct request *req)
+{
+	struct kwriter *w = &req->resp;
+	if (w->err != 0) {
+		/* Only RESPONSE_INLINE_MAX_BYTES or ENOMEM get here: the client
+		 * cannot be answered, so it is disconnected and retries. */
+		say_warn("%s: response to api %d could not be encoded (error %d): closing",
+			 req->conn->peer, req->api_key, w->err);
+		req->ready = true;
+		req->no_response = true;
+		conn_close(req->conn, NULL);
+		return;
+	}
+	kw_patch_int32(w, 0, (int32_t)(kw_total_len(w) - 4));
+	req->ready = true;
+	conn_response_ready(req->conn);
+}
+
+void request_finish_silently(struct request *req)
+{
+	req->ready = true;
+	req->no_response = true;
+	conn_response_ready(req->conn);
+}
+
+static int16_t be16_at(const uint8_t *p)
+{
+	return (int16_t)((uint16_t)p[0] << 8 | p[1]);
+}
+
+/* ApiVersions at a version we do not serve: answer UNSUPPORTED_VERSION with
+ * the list of what we do serve, encoded as v0 so any client can read it
+ * (KIP-511). */
+static int request_apiversions_unsupported(struct request *req)
+{
+	struct kafka_ApiVersionsResponse resp;
+	kafka_ApiVersionsResponse_init(&resp);
+	resp.ErrorCode = KAFKA_UNSUPPORTED_VERSION;
+	int rc = handle_ApiVersions_fill(req, &resp);
+	if (rc != 0)
+		return rc;
+	req->response_header_version = 0;
+	request_response_begin(req);
+	kafka_ApiVersionsResponse_encode(&req->resp, 0, &resp);
+	request_response_end(req);
+	return 0;
+}
+
+int request_handle_frame(struct conn *c, const uint8_t *frame, size_t len)
+{
+	struct shard *sh = c->sh;
+	int16_t api_key = be16_at(frame), api_version = be16_at(frame + 2);
+	const struct api_support *api = request_api_support(api_key);
+	if (api == NULL) {
+		say_warn("%s: unknown or unsupported api key %d: closing", c->peer, api_key);
+		return -1;
+	}
+	bool unsupported = api_version < api->min_version || api_version > api->max_version;
+	if (unsupported && api_key != KAFKA_API_ApiVersions) {
+		say_warn("%s: unsupported version %d of api %d (serving %d-%d): closing", c->peer,
+			 api_version, api_key, api->min_version, api->max_version);
+		return -1;
+	}
+	struct request *req = request_get(sh, c);
+	if (req == NULL) {
+		say_warn("%s: out of memory for a request: closing", c->peer);
+		return -1;
+	}
+	req->api_key = api_key;
+	req->api_version = api_version;
+	req->correlation_id = (int32_t)((uint32_t)frame[4] << 24 | (uint32_t)frame[5] << 16 |
+					(uint32_t)frame[6] << 8 | frame[7]);
+	conn_queue_push(c, req);
+	sh->stats.requests++;
+
+	int rc;
+	if (unsupported) {
+		rc = request_apiversions_unsupported(req);
+	} else {
+		struct kreader r;
+		struct kafka_RequestHeader hdr;
+		kr_init(&r, frame, len, &req->arena);
+		rc = kafka_RequestHeader_decode(&r, kafka_request_header_version(api_key, api_version),
+						&hdr);
+		req->client_id = hdr.ClientId;
+		req->response_header_version = kafka_response_header_version(api_key, api_version);
+		if (rc == 0)
+			rc = api->handle(req, &r);
+		else
+			say_warn("%s: malformed request header: closing", c->peer);
+	}
+	if (rc != 0) {
+		conn_queue_pop_tail(c, req);
+		request_release(req);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,68 @@
+/*
+ * limits.h: every bound the storage library enforces, in one place.
+ *
+ * Per-topic settings (segment.bytes, index.interval.bytes, flush mode) come
+ * in struct log_config; these are the compile-time ceilings and sizes behind
+ * them. Each says why it has the value it has.
+ */
+#ifndef SLUICE_STORAGE_LIMITS_H
+#define SLUICE_STORAGE_LIMITS_H
+
+/* Largest record batch accepted from anyone (produce or disk). Kafka bounds a
+ * batch by message.max.bytes (1 MiB default) and a request by
+ * socket.request.max.bytes (100 MiB default); anything past 256 MiB is not a
+ * batch but a corrupt length, and recovery must not trust it. */
+#define BATCH_BYTES_MAX (256 * 1024 * 1024)
+
+/* Write buffers: appends are copied into buffers of this size (a batch larger
+ * than this gets a buffer of its own, rounded up to WBUF_ALIGN). 256 KiB holds
+ * a turn's worth of typical produce traffic for one partition; several
+ * buffers of one segment go out in one writev, so a bigger turn still costs
+ * one write and one fdatasync. */
+#define WBUF_BYTES (256 * 1024)
+
+/* Buffers are 4 KiB aligned and sized in 4 KiB multiples so that O_DIRECT
+ * writes (a later change) can use them unchanged. */
+#define WBUF_ALIGN 4096
+
+/* Idle buffers a log keeps for reuse. One is enough for steady traffic;
+ * more would pin memory on every idle partition of a shard. */
+#define WBUF_POOL_KEEP 1
+
+/* Bytes appended to a log but not yet written (pending plus in flight).
+ * Past this plog_append answers PLOG_ERR_BUFFER_FULL: the disk is not keeping
+ * up, and queueing more only adds latency and memory. 64 MiB is about a
+ * quarter second of a fast NVMe device. */
+#define PLOG_PENDING_BYTES_MAX (64 * 1024 * 1024)
+
+/* Buffers gathered into one writev: 64 x 256 KiB = 16 MiB per write. */
+#define PLOG_CHAIN_IOV_MAX 64
+
+/* Index entries per segment file, as Kafka's segment.index.bytes default of
+ * 10 MiB allows (10 MiB / 8 and 10 MiB / 12). A segment whose index is full
+ * is rolled, exactly as Kafka does; this also bounds the memory an active
+ * segment's index may map. */
+#define SEGMENT_INDEX_ENTRIES_MAX (10 * 1024 * 1024 / 8)
+#define SEGMENT_TIMEINDEX_ENTRIES_MAX (10 * 1024 * 1024 / 12)
+
+/* Recovery reads the active segment's tail in chunks of this size; a batch
+ * larger than a chunk is read on its own. */
+#define RECOVER_CHUNK_BYTES (1024 * 1024)
+
+/* Idempotent producers remembered per partition. Kafka expires idle
+ * producers after producer.id.expiration.ms; until expiry exists here, the
+ * producer with the oldest last append is forgotten when the table is full
+ * (it then has to start a new epoch, as after expiry in Kafka). */
+#define PRODUCER_IDS_MAX (64 * 1024)
+
+/* Batches per producer kept for duplicate detection: Kafka's
+ * ProducerStateEntry.NUM_BATCHES_TO_RETAIN, matching the client's
+ * max.in.flight.requests.per.connection limit of 5 for idempotence. */
+#define PRODUCER_BATCHES_KEPT 5
+
+/* Producer snapshots kept in a partition directory. More than one, so that a
+ * crash that loses the newest (taken at a roll whose data never became
+ * durable) can still start from the one before. */
+#define PRODUCER_SNAPSHOTS_KEPT 3
+
+#endif

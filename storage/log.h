@@ -1,0 +1,199 @@
+/*
+ * log: one partition's log (struct plog): a directory of segments holding
+ * Kafka v2 record batches exactly as on the wire, with Kafka's offset and
+ * time indexes, idempotent-producer state, group-committed io_uring writes
+ * and tail-only crash recovery.
+ *
+ * Threading: a plog belongs to one shard thread; every function must be
+ * called on it, and completions of the SQEs it queues must be dispatched on
+ * it (uring_op_dispatch). No locks, nothing here touches the network.
+ *
+ * Life of an append:
+ *   plog_append   copies the batch into the log's pending write buffers,
+ *                 assigns offsets, updates indexes: in memory, not durable.
+ *   plog_flush    (once per loop turn for each log appended to) queues one
+ *                 write of everything pending, plus an fdatasync linked
+ *                 after it per the flush mode: group commit.
+ *   completion    advances the high watermark and calls the listener.
+ *
+ * Durability and the high watermark (HW):
+ *   FLUSH_ALWAYS   HW = end of the data whose write AND fdatasync completed.
+ *   FLUSH_INTERVAL HW = end of the written data; a write carries an
+ *                  fdatasync when flush_interval_ms passed since the last one.
+ *   FLUSH_NONE     HW = end of the written data; no fdatasync (except when a
+ *                  segment is sealed, see below).
+ * Offsets become readable (and durable) in order. A segment that is rolled
+ * away from is always sealed with an fdatasync of its data and indexes
+ * before the next segment's file is even created, so recovery can trust
+ * every segment but the last.
+ *
+ * Files in the partition directory, named as Kafka names them:
+ *   <20-digit base offset>.log / .index / .timeindex   one segment
+ *   <20-digit offset>.snapshot                         producer state
+ *   .sluice_cleanshutdown                              clean close marker
+ */
+#ifndef SLUICE_STORAGE_LOG_H
+#define SLUICE_STORAGE_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <liburing.h>
+
+#include "storage/batch.h"
+
+struct plog;
+
+enum flush_mode { FLUSH_ALWAYS, FLUSH_INTERVAL, FLUSH_NONE };
+
+struct log_config {
+	int64_t segment_bytes;        /* roll before a segment would pass this (Kafka
+				       * segment.bytes, 1 GiB); 1 .. INT32_MAX */
+	int32_t index_interval_bytes; /* bytes between offset index entries (Kafka
+				       * index.interval.bytes, 4096); >= 0 */
+	enum flush_mode flush;
+	int64_t flush_interval_ms;    /* FLUSH_INTERVAL: at most one fdatasync per
+				       * interval */
+};
+
+/* plog_append's answers besides 0 and the errors below. */
+#define PLOG_DUPLICATE 1 /* retried idempotent batch: nothing appended, result
+			  * holds the original batch's base offset */
+
+/* plog_append errors. Distinct from every -errno so callers can switch on
+ * them; each maps to one Kafka error code. */
+enum plog_err {
+	PLOG_ERR_OUT_OF_ORDER_SEQUENCE = -1001,  /* OUT_OF_ORDER_SEQUENCE_NUMBER */
+	PLOG_ERR_INVALID_PRODUCER_EPOCH = -1002, /* INVALID_PRODUCER_EPOCH */
+	PLOG_ERR_STORAGE = -1003,     /* log offline after an I/O error: KAFKA_STORAGE_ERROR */
+	PLOG_ERR_BUFFER_FULL = -1004, /* PLOG_PENDING_BYTES_MAX not yet written; retry later */
+};
+
+struct plog_append_result {
+	int64_t base_offset;      /* offset assigned to the batch (or the original's) */
+	int64_t log_append_time;  /* -1: CreateTime (LogAppendTime topics not yet) */
+	int64_t log_start_offset;
+};
+
+struct plog_read_result {
+	size_t len;               /* bytes of whole batches copied to dst */
+	int64_t high_watermark;
+	int64_t log_start_offset;
+	int32_t first_batch_bytes; /* size of the first batch at offset, also when it
+				    * did not fit dst_cap (then len is 0) */
+};
+
+/* Counters for tests, metrics and the operator. */
+struct plog_stats {
+	uint64_t recovery_log_bytes_read; /* .log bytes read by plog_open */
+	int64_t recovery_truncated_bytes; /* torn tail cut off by plog_open */
+	bool recovery_clean;              /* plog_open found a clean-close marker */
+	uint64_t appends, duplicates;
+	uint64_t writes, syncs, bytes_written;
+	uint64_t rolls;
+	uint64_t reads, read_bytes;
+};
+
+/* Open the log in dir (created with its parents if absent) and recover it:
+ * sealed segments are trusted; the active segment's tail is CRC-checked
+ * from its last trustworthy index entry and a torn tail is truncated; the
+ * producer state comes from the newest snapshot plus the batch headers
+ * after it. Blocks: start-up or topic creation only. Returns the log, or
+ * NULL with -errno in *err_out (-EINVAL for a bad config). The caller owns
+ * the log until plog_close or plog_delete. */
+struct plog *plog_open(const char *dir, const struct log_config *cfg, int *err_out);
+
+/* Append one batch that the caller has already validated (batch_validate,
+ * which also filled h). First the idempotent-producer checks (producer_id
+ * >= 0); then the batch is copied into the pending write buffer with
+ * base_offset = log end offset and partition_leader_epoch = leader_epoch,
+ * the in-memory indexes and the end offset advance. Nothing is written:
+ * plog_flush does that. Rolls to a new segment first if the batch would
+ * pass segment_bytes (writing the producer snapshot, blocking, once per
+ * roll). now_ms is reserved for LogAppendTime and time-based rolls.
+ * Returns 0 (res filled), PLOG_DUPLICATE (res->base_offset = original),
+ * or a PLOG_ERR_*. Never blocks on I/O except at a roll. */
+int plog_append(struct plog *l, const uint8_t *batch, size_t len, const struct batch_hdr *h,
+		int32_t leader_epoch, int64_t now_ms, struct plog_append_result *res);
+
+/* Queue the log's writes on ring (the caller submits once per loop turn):
+ * one write (writev) of every appended byte not yet submitted, the new
+ * index entries, and per flush mode an fdatasync linked after the data
+ * write. At most one such chain is in flight per log: appends made
+ * meanwhile are queued by the chain's completion itself, on the same ring.
+ * FLUSH_INTERVAL: also queues a lone fdatasync when written data is
+ * unsynced and the interval has passed (see plog_sync_deadline_ms).
+ * Every SQE carries a struct uring_op owned by the log. Returns the number
+ * of SQEs queued, 0 when there is nothing to do (or a chain is in flight,
+ * or the log is offline or closing), -EBUSY when the ring has too few free
+ * SQEs (retry next turn). Does not block, except when the chain is the
+ * first for a new segment: creating its files and fsyncing the directory. */
+int plog_flush(struct plog *l, struct io_uring *ring, int64_t now_ms);
+
+/* FLUSH_INTERVAL: the now_ms at which written but unsynced data is due an
+ * fdatasync (call plog_flush then, even without new appends), or -1 if
+ * none is owed. Always -1 in the other modes. */
+int64_t plog_sync_deadline_ms(const struct plog *l);
+
+/* True when the log has nothing pending, nothing in flight and no sync
+ * owed: what a shard waits for before a clean shutdown. */
+bool plog_idle(const struct plog *l);
+
+/* on_advance(arg, l) is called on the shard thread whenever the high
+ * watermark advances or the log goes offline: from a completion, or from
+ * plog_flush when the log goes offline there (a new segment's files could
+ * not be created). It may append, flush or even close the log; a log it
+ * closes is freed when the call that invoked it returns. */
+void plog_set_listener(struct plog *l, void (*on_advance)(void *arg, struct plog *l), void *arg);
+
+/* Offsets below the HW are readable (see the modes above). */
+int64_t plog_high_watermark(const struct plog *l);
+int64_t plog_end_offset(const struct plog *l);   /* next offset to assign */
+int64_t plog_start_offset(const struct plog *l); /* first offset kept */
+
+/* 0, or the sticky -errno that took the log offline. */
+int plog_error(const struct plog *l);
+
+const struct plog_stats *plog_stats(const struct plog *l);
+
+/* Copy whole batches, starting with the one containing offset, into dst:
+ * up to max_bytes, but always the first batch even if it is larger
+ * (KIP-74) as long as it fits dst_cap; never data at or past the HW; may
+ * stop at a segment end (the client fetches again). offset == HW: len 0.
+ * offset < start or > HW: -ERANGE. First batch larger than dst_cap: 0 with
+ * len 0, and first_batch_bytes says how much room it needs. The log's
+ * sticky error if it is offline; -EIO (or another -errno) if the file
+ * cannot be read. Blocks: pread (async reads later). */
+int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst, size_t dst_cap,
+	      struct plog_read_result *res);
+
+/* The first offset whose timestamp is >= ts_ms among offsets below the HW,
+ * and that timestamp: the exact record for an uncompressed batch, the
+ * batch's base offset and max timestamp for a compressed one. -ENOENT if
+ * there is none; -EIO on read errors. Blocks: pread. */
+int plog_offset_for_timestamp(struct plog *l, int64_t ts_ms, int64_t *offset_out,
+			      int64_t *ts_out);
+
+/* The largest timestamp appended and its offset (the exact record for an
+ * uncompressed batch, the batch's last offset otherwise). May lie at or
+ * above the HW, as in Kafka: callers compare with it. -ENOENT if no batch
+ * carries a timestamp. Does not block. */
+int plog_max_timestamp(struct plog *l, int64_t *offset_out, int64_t *ts_out);
+
+/* Clean close. Writes what is still pending (synchronously), syncs, writes
+ * the producer snapshot and the clean-shutdown marker, then frees the log.
+ * If SQEs of the log are in flight it only marks the log closing; the
+ * completion of the last one does the above, so the caller must keep
+ * dispatching completions until they are in (a shard that waits for
+ * plog_idle on every log before closing never has any). An offline log is
+ * freed without marker. l must not be used after the call. Blocks. */
+void plog_close(struct plog *l);
+
+/* Close and remove the log's directory (DeleteTopics). The directory is
+ * first renamed to "<dir>.<id>-delete", so a log re-created under the same
+ * name at once cannot meet the old files; the files are removed when the
+ * log's last in-flight SQE completes (at once if none). Returns 0 or the
+ * rename's -errno (the log is freed either way). Blocks. */
+int plog_delete(struct plog *l);
+
+#endif

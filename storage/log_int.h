@@ -1,0 +1,134 @@
+/*
+ * log_int: the inside of struct plog, shared by the log_*.c files only.
+ *
+ * Split of the log module:
+ *   log.c          getters, listener, close/delete and the final sync
+ *   log_append.c   append, write buffers, segment roll
+ *   log_flush.c    group-commit chains on io_uring and their completions
+ *   log_read.c     reads and timestamp lookups (synchronous pread)
+ *   log_recover.c  plog_open: directory scan, segments, producer state
+ */
+#ifndef SLUICE_STORAGE_LOG_INT_H
+#define SLUICE_STORAGE_LOG_INT_H
+
+#include <sys/uio.h>
+
+#include "storage/limits.h"
+#include "storage/log.h"
+#include "storage/producer_state.h"
+#include "storage/segment.h"
+#include "storage/uring_op.h"
+
+#define PLOG_CLEAN_MARKER ".sluice_cleanshutdown"
+
+/* A write buffer: bytes appended to one segment, contiguous in its file
+ * from file_pos. 4 KiB aligned (see WBUF_ALIGN). */
+struct wbuf {
+	struct wbuf *next;
+	struct segment *seg;
+	int64_t file_pos;
+	int64_t end_offset; /* log end offset after its last batch */
+	uint32_t len, cap;
+	uint8_t *data;
+};
+
+struct wbuf_list {
+	struct wbuf *head, *tail;
+};
+
+/* The SQEs one chain may queue; each has its own uring_op slot, so a log
+ * needs no allocation per I/O. */
+enum plog_op_kind {
+	PLOG_OP_DATA,
+	PLOG_OP_DATA_SYNC,
+	PLOG_OP_INDEX,
+	PLOG_OP_INDEX_SYNC,
+	PLOG_OP_TIMEINDEX,
+	PLOG_OP_TIMEINDEX_SYNC,
+	PLOG_OP_COUNT
+};
+
+struct plog_op {
+	struct uring_op op;
+	struct plog *l;
+	int64_t expect; /* result a write must return; -1 for syncs */
+};
+
+/* The one group-commit chain a log may have in flight. */
+struct plog_chain {
+	bool busy;
+	int ops_left;
+	int err;                 /* first failure among its ops */
+	struct segment *seg;
+	struct wbuf_list bufs;   /* the data written */
+	uint64_t bytes;
+	bool sync, seal;
+	int64_t end_offset;      /* HW once it completes (if bufs) */
+	int64_t readable;        /* seg->readable once it completes */
+	struct iovec iov[PLOG_CHAIN_IOV_MAX];
+};
+
+struct plog {
+	char *dir;
+	struct log_config cfg;
+
+	/* segs[0 .. n_segs-1] by base offset; the last is active. Segments
+	 * below n_sealed are sealed: data and indexes written and synced. */
+	struct segment **segs;
+	uint32_t n_segs, cap_segs, n_sealed;
+
+	int64_t end_offset, hw;
+	int err; /* sticky -errno: offline */
+
+	struct producer_state producers;
+
+	struct wbuf_list pending;  /* appended, not yet in a chain */
+	uint64_t unwritten_bytes;  /* pending + in the chain */
+	struct wbuf *free_bufs;    /* pool of WBUF_BYTES buffers */
+	uint32_t n_free_bufs;
+
+	struct plog_chain chain;
+	struct plog_op ops[PLOG_OP_COUNT];
+	struct io_uring *ring;     /* last ring given to plog_flush */
+	int64_t now_ms;            /* last now_ms given to plog_flush */
+	int64_t next_sync_ms;      /* FLUSH_INTERVAL: earliest next fdatasync */
+	bool unsynced;             /* FLUSH_INTERVAL: written data not synced */
+
+	void (*on_advance)(void *arg, struct plog *l);
+	void *listener_arg;
+	bool closing, deleting, in_callback;
+
+	struct plog_stats stats;
+};
+
+static inline struct segment *plog_active(const struct plog *l)
+{
+	return l->segs[l->n_segs - 1];
+}
+
+/* log_append.c */
+void wbuf_list_push(struct wbuf_list *list, struct wbuf *b);
+struct wbuf *wbuf_list_pop(struct wbuf_list *list);
+void plog_wbuf_release(struct plog *l, struct wbuf *b);
+void plog_wbufs_free(struct plog *l);
+
+/* log_flush.c */
+void plog_ops_init(struct plog *l);
+/* Start the next chain if there is work; 0, SQEs queued, or -EBUSY. */
+int plog_chain_start(struct plog *l);
+
+/* log.c */
+/* Take the log offline with err (sticky) and tell the listener. */
+void plog_fail(struct plog *l, int err);
+/* Call the listener, guarding against it closing the log under us. */
+void plog_notify(struct plog *l);
+/* Free the log now if it is closing and nothing is in flight. */
+void plog_maybe_finish(struct plog *l);
+/* Append a created segment to segs. 0 or -ENOMEM. */
+int plog_segs_push(struct plog *l, struct segment *s);
+/* Segment holding offset (the last with base <= offset). */
+struct segment *plog_segment_for(const struct plog *l, int64_t offset);
+int plog_dir_fsync(const char *dir);
+void plog_free(struct plog *l);
+
+#endif

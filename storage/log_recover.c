@@ -1,0 +1,249 @@
+/*
+ * log_recover: plog_open. Finds the segments in the directory, loads the
+ * sealed ones (trusted), recovers the active one's tail, and rebuilds the
+ * idempotent-producer state from the newest usable snapshot plus the batch
+ * headers after it. Start-up only; blocks.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "storage/log_int.h"
+
+static int mkdir_p(const char *dir)
+{
+	char path[4096];
+	size_t len = strlen(dir);
+	if (len == 0 || len >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, dir, len + 1);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* "<20 digits><ext>" -> base offset, or -1. */
+static int64_t name_base(const char *name, const char *ext)
+{
+	size_t len = strlen(name), el = strlen(ext);
+	if (len != SEGMENT_NAME_DIGITS + el || strcmp(name + SEGMENT_NAME_DIGITS, ext) != 0)
+		return -1;
+	int64_t v = 0;
+	for (int i = 0; i < SEGMENT_NAME_DIGITS; i++) {
+		if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (name[i] - '0');
+	}
+	return v;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Base offsets of the .log files in dir, ascending, malloc'ed. Leftover
+ * temporary files of an interrupted snapshot write are removed. */
+static int list_segments(const char *dir, int64_t **out)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return -errno;
+	int64_t *v = NULL;
+	int n = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		if (len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0)
+			unlinkat(dirfd(d), de->d_name, 0);
+		int64_t base = name_base(de->d_name, ".log");
+		if (base < 0)
+			continue;
+		if (n == cap) {
+			int64_t *g = realloc(v, sizeof(*v) * (size_t)(cap ? cap * 2 : 8));
+			if (g == NULL) {
+				free(v);
+				closedir(d);
+				return -ENOMEM;
+			}
+			v = g;
+			cap = cap ? cap * 2 : 8;
+		}
+		v[n++] = base;
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(v, (size_t)n, sizeof(*v), cmp_i64);
+	*out = v;
+	return n;
+}
+
+static int plog_load_segments(struct plog *l, const int64_t *bases, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int err = 0;
+		struct segment *s;
+		if (i < n - 1)
+			s = segment_load_sealed(l->dir, bases[i], bases[i + 1],
+						l->cfg.segment_bytes, l->cfg.index_interval_bytes,
+						&l->stats.recovery_log_bytes_read, &err);
+		else
+			s = segment_load_active(l->dir, bases[i], l->cfg.segment_bytes,
+						l->cfg.index_interval_bytes,
+						l->stats.recovery_clean,
+						&l->stats.recovery_log_bytes_read,
+						&l->stats.recovery_truncated_bytes, &err);
+		if (s == NULL)
+			return err;
+		int rc = plog_segs_push(l, s);
+		if (rc != 0) {
+			segment_free(s);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int plog_create_first_segment(struct plog *l)
+{
+	struct segment *s = segment_new(0, l->cfg.segment_bytes, l->cfg.index_interval_bytes);
+	if (s == NULL)
+		return -ENOMEM;
+	int rc = plog_segs_push(l, s);
+	if (rc != 0) {
+		segment_free(s);
+		return rc;
+	}
+	rc = segment_open_files(s, l->dir);
+	return rc != 0 ? rc : plog_dir_fsync(l->dir);
+}
+
+struct replay {
+	struct plog *l;
+	int64_t from;
+};
+
+static int replay_cb(void *arg, const struct batch_hdr *h, int64_t pos, int64_t bytes)
+{
+	struct replay *r = arg;
+	(void)pos;
+	(void)bytes;
+	if (h->base_offset >= r->from && producer_batch_tracked(h))
+		producer_state_update(&r->l->producers, h, h->base_offset);
+	return 0;
+}
+
+/* Batch headers from offset `from` to the end, into the producer state. */
+static int plog_replay_producers(struct plog *l, int64_t from)
+{
+	if (from >= l->end_offset)
+		return 0;
+	struct replay r = { l, from };
+	for (uint32_t i = 0; i < l->n_segs; i++) {
+		struct segment *s = l->segs[i];
+		if (s->end_offset <= from)
+			continue;
+		int64_t pos = s->base_offset < from ? segment_index_lookup(s, from) : 0;
+		int rc = segment_scan_headers(s, pos, s->size, replay_cb, &r,
+					      &l->stats.recovery_log_bytes_read);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The newest snapshot that the recovered log still covers, then the
+ * headers after it. Snapshots past the end (taken at a roll whose data did
+ * not survive) or corrupt are removed. */
+static int plog_recover_producers(struct plog *l)
+{
+	int64_t offs[PRODUCER_SNAPSHOTS_KEPT + 8];
+	int n = producer_snapshot_list(l->dir, offs, (int)(sizeof(offs) / sizeof(offs[0])));
+	if (n < 0)
+		return n;
+	int64_t from = plog_start_offset(l);
+	for (int i = 0; i < n; i++) {
+		if (offs[i] > l->end_offset || offs[i] < from ||
+		    producer_snapshot_load(&l->producers, l->dir, offs[i]) != 0) {
+			producer_snapshot_unlink(l->dir, offs[i]);
+			continue;
+		}
+		from = offs[i];
+		break;
+	}
+	return plog_replay_producers(l, from);
+}
+
+static int plog_config_check(const struct log_config *cfg)
+{
+	if (cfg->segment_bytes < 1 || cfg->segment_bytes > INT32_MAX ||
+	    cfg->index_interval_bytes < 0 || cfg->flush_interval_ms < 0 ||
+	    (cfg->flush != FLUSH_ALWAYS && cfg->flush != FLUSH_INTERVAL && cfg->flush != FLUSH_NONE))
+		return -EINVAL;
+	return 0;
+}
+
+/* A clean-close marker is consumed at open: from now on the log is dirty. */
+static bool plog_take_marker(const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, PLOG_CLEAN_MARKER);
+	return unlink(path) == 0;
+}
+
+static int plog_recover(struct plog *l)
+{
+	l->stats.recovery_clean = plog_take_marker(l->dir);
+	int64_t *bases = NULL;
+	int n = list_segments(l->dir, &bases);
+	if (n < 0)
+		return n;
+	int rc = n > 0 ? plog_load_segments(l, bases, n) : plog_create_first_segment(l);
+	free(bases);
+	if (rc != 0)
+		return rc;
+	l->n_sealed = l->n_segs - 1;
+	l->end_offset = l->hw = plog_active(l)->end_offset;
+	return plog_recover_producers(l);
+}
+
+struct plog *plog_open(const char *dir, const struct log_config *cfg, int *err_out)
+{
+	int rc = plog_config_check(cfg);
+	if (rc == 0)
+		rc = mkdir_p(dir);
+	struct plog *l = rc == 0 ? calloc(1, sizeof(*l)) : NULL;
+	if (rc == 0 && l == NULL)
+		rc = -ENOMEM;
+	if (rc != 0) {
+		*err_out = rc;
+		return NULL;
+	}
+	l->cfg = *cfg;
+	l->next_sync_ms = INT64_MIN;
+	plog_ops_init(l);
+	l->dir = strdup(dir);
+	rc = l->dir == NULL ? -ENOMEM : producer_state_init(&l->producers);
+	if (rc == 0)
+		rc = plog_recover(l);
+	if (rc != 0) {
+		plog_free(l);
+		*err_out = rc;
+		return NULL;
+	}
+	*err_out = 0;
+	return l;
+}

@@ -1,0 +1,352 @@
+/*
+ * segment: in-memory state of one segment and its files, index maintenance
+ * and lookups. Recovery of a segment from disk is in segment_recover.c.
+ */
+#include "storage/segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "storage/be.h"
+#include "storage/limits.h"
+
+int segment_path(char *buf, size_t cap, const char *dir, int64_t base, const char *ext)
+{
+	int n = snprintf(buf, cap, "%s/%020" PRId64 "%s", dir, base, ext);
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* Index arrays of an active segment are mapped at their largest size once:
+ * the kernel backs only the pages entries are written to, and the array
+ * never moves under a write in flight. */
+static int seg_index_map(struct seg_index *ix, uint32_t cap, uint32_t entry_bytes)
+{
+	size_t bytes = (size_t)cap * entry_bytes;
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	*ix = (struct seg_index){ .raw = p, .cap = cap, .entry_bytes = entry_bytes, .mapped = true };
+	return 0;
+}
+
+static void seg_index_free(struct seg_index *ix)
+{
+	if (ix->raw == NULL)
+		return;
+	if (ix->mapped)
+		munmap(ix->raw, (size_t)ix->cap * ix->entry_bytes);
+	else
+		free(ix->raw);
+	ix->raw = NULL;
+}
+
+/* Entries a segment of segment_bytes can need: one per interval (an entry
+ * follows more than interval bytes), one for the first batch position, one
+ * for sealing; capped where Kafka's default segment.index.bytes caps it. */
+static uint32_t seg_index_cap(int64_t segment_bytes, int32_t interval, uint32_t max)
+{
+	int64_t n = segment_bytes / ((int64_t)interval + 1) + 3;
+	return n > (int64_t)max ? max : (uint32_t)n;
+}
+
+struct segment *segment_new(int64_t base, int64_t segment_bytes, int32_t index_interval_bytes)
+{
+	struct segment *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	s->base_offset = base;
+	s->end_offset = base;
+	s->log_fd = s->index_fd = s->timeindex_fd = -1;
+	s->index_interval_bytes = index_interval_bytes;
+	s->max_ts = BATCH_NO_TIMESTAMP;
+	s->max_ts_offset = base;
+	uint32_t ic = seg_index_cap(segment_bytes, index_interval_bytes, SEGMENT_INDEX_ENTRIES_MAX);
+	uint32_t tc = seg_index_cap(segment_bytes, index_interval_bytes,
+				    SEGMENT_TIMEINDEX_ENTRIES_MAX);
+	if (seg_index_map(&s->idx, ic, SEGMENT_INDEX_ENTRY_BYTES) != 0 ||
+	    seg_index_map(&s->tidx, tc, SEGMENT_TIMEINDEX_ENTRY_BYTES) != 0) {
+		segment_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Trade the mapping for an exact-size allocation: a sealed segment's
+ * indexes never grow again, and every mapping costs a VMA (the kernel's
+ * vm.max_map_count limits them per process). */
+static int seg_index_shrink(struct seg_index *ix)
+{
+	if (!ix->mapped)
+		return 0;
+	size_t bytes = (size_t)ix->n * ix->entry_bytes;
+	uint8_t *raw = NULL;
+	if (bytes > 0) {
+		raw = malloc(bytes);
+		if (raw == NULL)
+			return -ENOMEM;
+		memcpy(raw, ix->raw, bytes);
+	}
+	munmap(ix->raw, (size_t)ix->cap * ix->entry_bytes);
+	*ix = (struct seg_index){ .raw = raw, .n = ix->n, .cap = ix->n, .flushed = ix->flushed,
+				  .entry_bytes = ix->entry_bytes };
+	return 0;
+}
+
+void segment_shrink_indexes(struct segment *s)
+{
+	/* ENOMEM keeps the mapping, which works just as well. */
+	seg_index_shrink(&s->idx);
+	seg_index_shrink(&s->tidx);
+}
+
+static int seg_open_one(const char *dir, int64_t base, const char *ext, int *fd)
+{
+	char path[4096];
+	int rc = segment_path(path, sizeof(path), dir, base, ext);
+	if (rc != 0)
+		return rc;
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	return *fd < 0 ? -errno : 0;
+}
+
+int segment_open_files(struct segment *s, const char *dir)
+{
+	int rc = 0;
+	if (s->log_fd < 0)
+		rc = seg_open_one(dir, s->base_offset, ".log", &s->log_fd);
+	if (rc == 0 && s->index_fd < 0)
+		rc = seg_open_one(dir, s->base_offset, ".index", &s->index_fd);
+	if (rc == 0 && s->timeindex_fd < 0)
+		rc = seg_open_one(dir, s->base_offset, ".timeindex", &s->timeindex_fd);
+	return rc;
+}
+
+static void fd_close(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void segment_close_index_files(struct segment *s)
+{
+	fd_close(&s->index_fd);
+	fd_close(&s->timeindex_fd);
+}
+
+void segment_free(struct segment *s)
+{
+	if (s == NULL)
+		return;
+	fd_close(&s->log_fd);
+	segment_close_index_files(s);
+	seg_index_free(&s->idx);
+	seg_index_free(&s->tidx);
+	free(s);
+}
+
+int segment_unlink(const char *dir, int64_t base)
+{
+	static const char *const exts[] = { ".log", ".index", ".timeindex" };
+	int first = 0;
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+		char path[4096];
+		int rc = segment_path(path, sizeof(path), dir, base, exts[i]);
+		if (rc == 0 && unlink(path) != 0 && errno != ENOENT)
+			rc = -errno;
+		if (first == 0)
+			first = rc;
+	}
+	return first;
+}
+
+void segment_index_entry(const struct segment *s, uint32_t i, int64_t *offset, int64_t *pos)
+{
+	const uint8_t *e = s->idx.raw + (size_t)i * SEGMENT_INDEX_ENTRY_BYTES;
+	*offset = s->base_offset + (int32_t)be32_load(e);
+	*pos = (int32_t)be32_load(e + 4);
+}
+
+void segment_timeindex_entry(const struct segment *s, uint32_t i, int64_t *ts, int64_t *offset)
+{
+	const uint8_t *e = s->tidx.raw + (size_t)i * SEGMENT_TIMEINDEX_ENTRY_BYTES;
+	*ts = (int64_t)be64_load(e);
+	*offset = s->base_offset + (int32_t)be32_load(e + 8);
+}
+
+/* A full index drops the entry: lookups then start from an earlier entry,
+ * which is slower but still right. Appends never get here (segment_fits
+ * rolls first); recovery of a segment written with other settings can. */
+static void seg_index_add(struct segment *s, int64_t offset, int64_t pos)
+{
+	if (s->idx.n >= s->idx.cap)
+		return;
+	uint8_t *e = s->idx.raw + (size_t)s->idx.n * SEGMENT_INDEX_ENTRY_BYTES;
+	be32_store(e, (uint32_t)(offset - s->base_offset));
+	be32_store(e + 4, (uint32_t)pos);
+	s->idx.n++;
+}
+
+/* Kafka's TimeIndex.maybeAppend: only a timestamp larger than the last
+ * entry's (or than "no timestamp" for an empty index) is recorded. */
+static void seg_timeindex_maybe_add(struct segment *s)
+{
+	int64_t last_ts = BATCH_NO_TIMESTAMP, last_off = s->base_offset;
+	if (s->tidx.n > 0)
+		segment_timeindex_entry(s, s->tidx.n - 1, &last_ts, &last_off);
+	if (s->max_ts <= last_ts || s->tidx.n >= s->tidx.cap)
+		return;
+	uint8_t *e = s->tidx.raw + (size_t)s->tidx.n * SEGMENT_TIMEINDEX_ENTRY_BYTES;
+	be64_store(e, (uint64_t)s->max_ts);
+	be32_store(e + 8, (uint32_t)(s->max_ts_offset - s->base_offset));
+	s->tidx.n++;
+}
+
+/* Offset of the first record carrying the batch's max timestamp; the
+ * batch's last offset when the records cannot be read (compressed, header
+ * only, or a producer whose maxTimestamp matches no record). */
+static int64_t seg_max_ts_offset(const uint8_t *batch, const struct batch_hdr *h,
+				 int64_t base_offset, int64_t batch_bytes)
+{
+	int64_t last = base_offset + h->last_offset_delta;
+	if (h->attributes & BATCH_ATTR_TIMESTAMP_TYPE)
+		return base_offset; /* log append time: every record has it */
+	struct batch_rec_iter it;
+	if (batch == NULL || batch_rec_iter_init(&it, batch, (size_t)batch_bytes, h) != 0)
+		return last;
+	struct batch_rec r;
+	while (batch_rec_iter_next(&it, &r) == 1)
+		if (h->base_timestamp + r.timestamp_delta == h->max_timestamp)
+			return base_offset + r.offset_delta;
+	return last;
+}
+
+void segment_track_batch(struct segment *s, const uint8_t *batch, const struct batch_hdr *h,
+			 int64_t base_offset, int64_t batch_bytes)
+{
+	int64_t pos = s->size;
+	if (h->max_timestamp > s->max_ts) {
+		s->max_ts = h->max_timestamp;
+		s->max_ts_offset = seg_max_ts_offset(batch, h, base_offset, batch_bytes);
+	}
+	if (s->bytes_since_index > s->index_interval_bytes) {
+		seg_index_add(s, base_offset + h->last_offset_delta, pos);
+		seg_timeindex_maybe_add(s);
+		s->bytes_since_index = 0;
+	}
+	s->bytes_since_index += batch_bytes;
+	s->size += batch_bytes;
+	s->end_offset = base_offset + h->last_offset_delta + 1;
+}
+
+bool segment_fits(const struct segment *s, int64_t batch_bytes, int32_t last_offset_delta,
+		  int64_t segment_bytes)
+{
+	if (s->size == 0)
+		return true;
+	if (s->size + batch_bytes > segment_bytes)
+		return false;
+	if (s->end_offset + last_offset_delta - s->base_offset > INT32_MAX)
+		return false;
+	/* Room for this batch's entries, and the sealing time index entry. */
+	return s->idx.n + 1 <= s->idx.cap && s->tidx.n + 2 <= s->tidx.cap;
+}
+
+void segment_seal_index(struct segment *s)
+{
+	seg_timeindex_maybe_add(s);
+}
+
+int64_t segment_index_lookup(const struct segment *s, int64_t offset)
+{
+	uint32_t lo = 0, hi = s->idx.n; /* answer: last i < hi with entry <= offset */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int64_t off, pos;
+		segment_index_entry(s, mid, &off, &pos);
+		if (off <= offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return 0;
+	int64_t off, pos;
+	segment_index_entry(s, lo - 1, &off, &pos);
+	return pos;
+}
+
+int64_t segment_time_lookup(const struct segment *s, int64_t ts)
+{
+	uint32_t lo = 0, hi = s->tidx.n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int64_t t, off;
+		segment_timeindex_entry(s, mid, &t, &off);
+		if (t < ts)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return -1;
+	int64_t t, off;
+	segment_timeindex_entry(s, lo - 1, &t, &off);
+	return off;
+}
+
+ssize_t segment_pread(const struct segment *s, void *buf, size_t n, int64_t pos)
+{
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = pread(s->log_fd, (uint8_t *)buf + done, n - done, pos + (int64_t)done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
+}
+
+int segment_scan_headers(const struct segment *s, int64_t pos, int64_t end_pos,
+			 segment_batch_fn fn, void *arg, uint64_t *bytes_read)
+{
+	/* A small read-ahead: for small batches one read covers many headers;
+	 * for large ones only each header's page is read. */
+	uint8_t buf[4096];
+	int64_t buf_pos = 0;
+	size_t buf_len = 0;
+	while (pos + BATCH_HEADER_BYTES <= end_pos) {
+		if (pos < buf_pos || pos + BATCH_HEADER_BYTES > buf_pos + (int64_t)buf_len) {
+			int64_t want = end_pos - pos < (int64_t)sizeof(buf) ? end_pos - pos
+									  : (int64_t)sizeof(buf);
+			ssize_t r = segment_pread(s, buf, (size_t)want, pos);
+			if (r < 0)
+				return (int)r;
+			*bytes_read += (uint64_t)r;
+			if (r < BATCH_HEADER_BYTES)
+				return 0;
+			buf_pos = pos;
+			buf_len = (size_t)r;
+		}
+		struct batch_hdr h;
+		int size = batch_parse(buf + (pos - buf_pos), BATCH_HEADER_BYTES, &h);
+		if (size < 0 || pos + size > end_pos)
+			return 0;
+		int rc = fn(arg, &h, pos, size);
+		if (rc != 0)
+			return rc;
+		pos += size;
+	}
+	return 0;
+}

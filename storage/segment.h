@@ -1,0 +1,157 @@
+/*
+ * segment: one slice of a partition log, as Kafka lays it out on disk:
+ *
+ *   <base>.log        record batches back to back, exactly as on the wire
+ *   <base>.index      sparse offset index: (int32 offset - base, int32 file
+ *                     position) per entry, big-endian, 8 bytes
+ *   <base>.timeindex  time index: (int64 timestamp, int32 offset - base),
+ *                     big-endian, 12 bytes
+ *
+ * <base> is the segment's first offset as 20 decimal digits.
+ *
+ * An offset index entry is added for a batch when more than
+ * index_interval_bytes were appended since the last entry; it holds that
+ * batch's LAST offset and its start position (as Kafka's LogSegment.append).
+ * A time index entry is added at the same moments when the largest timestamp
+ * seen has grown, holding that timestamp and the offset where it first
+ * occurred, so every record at or below an entry's offset has a timestamp at
+ * or below the entry's. Sealing a segment adds a last entry for its maximum.
+ *
+ * The indexes live in memory in their file format, so the appender queues
+ * writes of new entries straight from them. An active segment's arrays are
+ * mapped once at their largest size (lazily backed by the kernel) and never
+ * move, so a write in flight can point into them while appends add entries.
+ *
+ * Threading: a segment belongs to its log's shard thread. Nothing here
+ * blocks except the functions that say they do I/O.
+ */
+#ifndef SLUICE_STORAGE_SEGMENT_H
+#define SLUICE_STORAGE_SEGMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "storage/batch.h"
+
+#define SEGMENT_INDEX_ENTRY_BYTES 8
+#define SEGMENT_TIMEINDEX_ENTRY_BYTES 12
+#define SEGMENT_NAME_DIGITS 20
+
+struct seg_index {
+	uint8_t *raw;         /* n entries in file format */
+	uint32_t n, cap;      /* entries used / that fit */
+	uint32_t flushed;     /* entries already queued to (or read from) the file */
+	uint32_t entry_bytes; /* SEGMENT_INDEX_ENTRY_BYTES or _TIMEINDEX_ */
+	bool mapped;          /* raw is an mmap of cap entries, else malloc'ed */
+};
+
+struct segment {
+	int64_t base_offset;
+	int64_t end_offset; /* next offset after the last appended batch */
+	int64_t size;       /* .log bytes appended, written or not */
+	int64_t readable;   /* .log bytes below the log's high watermark */
+	int log_fd, index_fd, timeindex_fd; /* -1 until the files exist */
+	struct seg_index idx, tidx;
+	int64_t bytes_since_index;
+	int32_t index_interval_bytes;
+	int64_t max_ts;        /* largest timestamp, BATCH_NO_TIMESTAMP if none */
+	int64_t max_ts_offset; /* offset where max_ts first occurs */
+};
+
+/* "<dir>/<20-digit base><ext>" into buf. Returns 0 or -ENAMETOOLONG. */
+int segment_path(char *buf, size_t cap, const char *dir, int64_t base, const char *ext);
+
+/* A new, empty segment in memory, with index arrays sized for
+ * segment_bytes at index_interval_bytes (capped by the Kafka-like index
+ * limits). No files yet: segment_open_files creates them. NULL on ENOMEM. */
+struct segment *segment_new(int64_t base, int64_t segment_bytes, int32_t index_interval_bytes);
+
+/* Open (creating if absent) the segment's three files read-write. Blocks
+ * (open); the caller fsyncs the directory when it created files. Returns 0
+ * or -errno; a no-op if already open. */
+int segment_open_files(struct segment *s, const char *dir);
+
+/* Close the index files (the log file stays open for reads). */
+void segment_close_index_files(struct segment *s);
+
+/* Close every file and free the segment. */
+void segment_free(struct segment *s);
+
+/* Remove the segment's files from dir. Blocks. 0 or the first -errno
+ * (ENOENT is not an error). */
+int segment_unlink(const char *dir, int64_t base);
+
+/* Account one batch appended at position s->size, assigned base_offset:
+ * grows size and end_offset, tracks the maximum timestamp (exact record
+ * offset when batch is non-NULL and uncompressed, else the batch's last
+ * offset) and adds index entries as described above. batch may be NULL when
+ * only the header was read. */
+void segment_track_batch(struct segment *s, const uint8_t *batch, const struct batch_hdr *h,
+			 int64_t base_offset, int64_t batch_bytes);
+
+/* Would a batch of batch_bytes with last_offset_delta, starting at offset
+ * s->end_offset, still fit this segment? No when it would pass
+ * segment_bytes (unless the segment is empty), when its relative offset
+ * would overflow int32, or when an index is full: then the log rolls. */
+bool segment_fits(const struct segment *s, int64_t batch_bytes, int32_t last_offset_delta,
+		  int64_t segment_bytes);
+
+/* Add the final time index entry of a segment that stops being active. */
+void segment_seal_index(struct segment *s);
+
+/* Once sealed and with no index write in flight: keep the indexes in
+ * exact-size memory instead of their full-size mappings. */
+void segment_shrink_indexes(struct segment *s);
+
+/* Position to start a header scan for the batch containing offset: the
+ * position of the last offset index entry whose offset is <= offset, or 0. */
+int64_t segment_index_lookup(const struct segment *s, int64_t offset);
+
+/* Offset below which every record's timestamp is < ts (from the time index:
+ * the offset of the last entry with timestamp < ts), or -1 if none. A
+ * search for the first timestamp >= ts starts after it. */
+int64_t segment_time_lookup(const struct segment *s, int64_t ts);
+
+/* Decode entry i of the offset index / time index. */
+void segment_index_entry(const struct segment *s, uint32_t i, int64_t *offset, int64_t *pos);
+void segment_timeindex_entry(const struct segment *s, uint32_t i, int64_t *ts, int64_t *offset);
+
+/* pread exactly n bytes at pos, retrying short reads. Blocks. Returns n, the
+ * bytes read before end of file, or -errno. */
+ssize_t segment_pread(const struct segment *s, void *buf, size_t n, int64_t pos);
+
+/* Called for each batch a scan visits, in order; a non-zero return stops
+ * the scan and is passed back. */
+typedef int (*segment_batch_fn)(void *arg, const struct batch_hdr *h, int64_t pos,
+				int64_t batch_bytes);
+
+/* Visit the batch headers in [pos, end_pos) without reading record data
+ * beyond a small read-ahead. Stops quietly at the first header that does
+ * not parse or would pass end_pos (callers scan trusted ranges). Adds the
+ * bytes read to *bytes_read. Blocks. Returns 0, a callback's value, or
+ * -errno. */
+int segment_scan_headers(const struct segment *s, int64_t pos, int64_t end_pos,
+			 segment_batch_fn fn, void *arg, uint64_t *bytes_read);
+
+/* Recovery (segment_recover.c). Both block and are start-up only. */
+
+/* Load a sealed segment: its size from the .log file, its indexes from
+ * their files, rebuilt from batch headers if they are not consistent.
+ * end_offset is the next segment's base. NULL with *err set on failure. */
+struct segment *segment_load_sealed(const char *dir, int64_t base, int64_t end_offset,
+				    int64_t segment_bytes, int32_t index_interval_bytes,
+				    uint64_t *bytes_read, int *err);
+
+/* Load the active segment: validate its tail from the last trustworthy
+ * index entry (CRC of every batch), truncate a torn or corrupt tail (with
+ * ftruncate + fsync), and rebuild the index entries after the scan start.
+ * Only the tail is read. clean: the log was closed cleanly, so its index
+ * files are complete (see recover_pick_start for what that buys). NULL
+ * with *err set on failure. */
+struct segment *segment_load_active(const char *dir, int64_t base, int64_t segment_bytes,
+				    int32_t index_interval_bytes, bool clean,
+				    uint64_t *bytes_read, int64_t *truncated_bytes, int *err);
+
+#endif

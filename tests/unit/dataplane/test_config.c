@@ -1,0 +1,91 @@
+/* Unit tests for dataplane/config.c: defaults, --set, properties files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	struct broker_config c;
+	char err[256];
+	config_defaults(&c);
+	assert_string_equal(c.listen_host, "127.0.0.1");
+	assert_int_equal(c.listen_port, 9092);
+	assert_string_equal(c.data_dir, "./data");
+	assert_true(c.auto_create_topics);
+	assert_int_equal(c.num_partitions, 1);
+	assert_int_equal(c.socket_request_max_bytes, 104857600);
+	assert_int_equal(c.flush, FLUSH_ALWAYS);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
+	assert_string_equal(config_advertised_host(&c), "127.0.0.1");
+	assert_int_equal(config_advertised_port(&c), 9092);
+}
+
+static void test_set(void **state)
+{
+	(void)state;
+	struct broker_config c;
+	char err[256];
+	config_defaults(&c);
+	assert_int_equal(config_set(&c, "listeners", "PLAINTEXT://0.0.0.0:19092", err, sizeof(err)), 0);
+	assert_string_equal(c.listen_host, "0.0.0.0");
+	assert_int_equal(c.listen_port, 19092);
+	assert_int_equal(config_set(&c, "advertised.listeners", "[::1]:9000", err, sizeof(err)), 0);
+	assert_string_equal(config_advertised_host(&c), "::1");
+	assert_int_equal(config_advertised_port(&c), 9000);
+	assert_int_equal(config_set(&c, "auto.create.topics.enable", "false", err, sizeof(err)), 0);
+	assert_false(c.auto_create_topics);
+	assert_int_equal(config_set(&c, "flush", "interval", err, sizeof(err)), 0);
+	assert_int_equal(c.flush, FLUSH_INTERVAL);
+
+	assert_int_equal(config_set(&c, "no.such.key", "1", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "unknown setting"));
+	assert_int_equal(config_set(&c, "num.partitions", "0", err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "num.partitions", "12x", err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "auto.create.topics.enable", "yes", err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "listeners", "nohostport", err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "listeners", "h:70000", err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "flush", "sometimes", err, sizeof(err)), -1);
+}
+
+static void test_file(void **state)
+{
+	(void)state;
+	struct broker_config c;
+	char err[512], path[] = "/tmp/sluice-test-config-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char *text = "# comment\n! also a comment\n\n  num.partitions = 7 \nlog.dirs=/tmp/x\n";
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	config_defaults(&c);
+	assert_int_equal(config_load_file(&c, path, err, sizeof(err)), 0);
+	assert_int_equal(c.num_partitions, 7);
+	assert_string_equal(c.data_dir, "/tmp/x");
+
+	FILE *f = fopen(path, "w");
+	fputs("num.partitions=3\nbogus line\n", f);
+	fclose(f);
+	assert_int_equal(config_load_file(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":2:"));
+	unlink(path);
+	assert_int_equal(config_load_file(&c, path, err, sizeof(err)), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_set),
+		cmocka_unit_test(test_file),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
