@@ -13,7 +13,7 @@ int handle_ApiVersions_fill(struct request *req, struct kafka_ApiVersionsRespons
 	for (int i = 0; i < request_apis_count; i++) {
 		kafka_ApiVersionsResponse_ApiVersion_init(&keys[i]);
 		keys[i].ApiKey = request_apis[i].api_key;
-		keys[i].MinVersion = request_apis[i].min_version;
+		keys[i].MinVersion = request_apis[i].advertised_min;
 		keys[i].MaxVersion = request_apis[i].max_version;
 	}
 	resp->ApiKeys = keys;

@@ -127,6 +127,12 @@ static void produce_partition(struct request *req, int16_t acks, struct partitio
 		out->ErrorCode = KAFKA_INVALID_RECORD;
 		return;
 	}
+	if (h.records_count <= 0 || (int64_t)h.last_offset_delta + 1 != h.records_count) {
+		/* As Kafka's LogValidator: a client batch must hold records and
+		 * its offset range must match its count. */
+		out->ErrorCode = KAFKA_INVALID_RECORD;
+		return;
+	}
 	if (n > p->topic->meta->max_message_bytes) {
 		out->ErrorCode = KAFKA_MESSAGE_TOO_LARGE;
 		return;
@@ -135,8 +141,15 @@ static void produce_partition(struct request *req, int16_t acks, struct partitio
 		out->ErrorCode = KAFKA_KAFKA_STORAGE_ERROR;
 		return;
 	}
+	int64_t now_ms = handler_wall_ms();
+	if (p->topic->meta->log_append_time) {
+		/* The batch sits in the connection's receive buffer, which is ours
+		 * until the handler returns: stamp it in place. */
+		batch_set_log_append_time((uint8_t *)records.ptr, (size_t)n, now_ms, &h);
+		out->LogAppendTimeMs = now_ms;
+	}
 	struct plog_append_result res;
-	int rc = plog_append(p->log, records.ptr, (size_t)n, &h, 0, handler_wall_ms(), &res);
+	int rc = plog_append(p->log, records.ptr, (size_t)n, &h, 0, now_ms, &res);
 	if (rc < 0) {
 		out->ErrorCode = produce_error_of_append(rc);
 		return;

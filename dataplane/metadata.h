@@ -43,6 +43,7 @@ struct topic {
 	int32_t index_interval_bytes;
 	int64_t retention_ms;
 	int64_t retention_bytes;
+	bool log_append_time; /* message.timestamp.type=LogAppendTime */
 };
 
 struct metadata;

@@ -147,6 +147,48 @@ static const struct topic_config_rule topic_config_rules[] = {
 	{ "unclean.leader.election.enable", 1, 0 },
 };
 
+/* Configs whose values come from a fixed set. compression.type accepts only
+ * "producer" because batches are stored as produced: recompression on the
+ * broker is not built, and accepting another codec would silently ignore it. */
+static const struct {
+	const char *key;
+	const char *values[6];
+} topic_config_enums[] = {
+	{ "cleanup.policy", { "delete", "compact", "compact,delete", "delete,compact" } },
+	{ "compression.type", { "producer" } },
+	{ "message.timestamp.type", { "CreateTime", "LogAppendTime" } },
+	{ "message.downconversion.enable", { "true", "false" } },
+	{ "preallocate", { "true", "false" } },
+	{ "remote.storage.enable", { "false" } },
+	{ "unclean.leader.election.enable", { "true", "false" } },
+};
+
+static int topic_config_check_enum(const char *key, const char *value, char *why, size_t why_len)
+{
+	for (size_t i = 0; i < sizeof(topic_config_enums) / sizeof(topic_config_enums[0]); i++) {
+		if (strcmp(topic_config_enums[i].key, key) != 0)
+			continue;
+		for (int j = 0; j < 6 && topic_config_enums[i].values[j] != NULL; j++)
+			if (strcmp(topic_config_enums[i].values[j], value) == 0)
+				return 0;
+		if (strcmp(key, "compression.type") == 0)
+			snprintf(why, why_len, "compression.type=%s is not supported yet: batches are "
+				 "stored as the producer compressed them (use 'producer')", value);
+		else
+			snprintf(why, why_len, "Invalid value %s for configuration %s", value, key);
+		return -1;
+	}
+	if (strcmp(key, "min.cleanable.dirty.ratio") == 0) {
+		char *end;
+		double v = strtod(value, &end);
+		if (end == value || *end != '\0' || v < 0 || v > 1) {
+			snprintf(why, why_len, "Invalid value %s for configuration %s", value, key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int metadata_topic_config_check(const char *key, const char *value, char *why, size_t why_len)
 {
 	const struct topic_config_rule *rule = NULL;
@@ -176,13 +218,7 @@ int metadata_topic_config_check(const char *key, const char *value, char *why, s
 			return -1;
 		}
 	}
-	if (strcmp(key, "cleanup.policy") == 0 && strcmp(value, "delete") != 0 &&
-	    strcmp(value, "compact") != 0 && strcmp(value, "compact,delete") != 0 &&
-	    strcmp(value, "delete,compact") != 0) {
-		snprintf(why, why_len, "Invalid value %s for configuration cleanup.policy", value);
-		return -1;
-	}
-	return 0;
+	return topic_config_check_enum(key, value, why, why_len);
 }
 
 static const char *topic_config_get(const struct topic *t, const char *key)
@@ -207,6 +243,8 @@ static void topic_resolve(struct topic *t, const struct broker_config *bc)
 							    bc->log_index_interval_bytes);
 	t->retention_ms = topic_config_int(t, "retention.ms", bc->log_retention_ms);
 	t->retention_bytes = topic_config_int(t, "retention.bytes", bc->log_retention_bytes);
+	const char *tt = topic_config_get(t, "message.timestamp.type");
+	t->log_append_time = tt != NULL && strcmp(tt, "LogAppendTime") == 0;
 }
 
 /* Write the whole state to a temporary file, sync it, rename it over the

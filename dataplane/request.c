@@ -11,16 +11,20 @@
 #include "shard.h"
 
 /* Versions served: from Kafka 4.0's minimum (KIP-896) to the schema's
- * maximum. ApiVersions advertises exactly these. */
+ * maximum. ApiVersions lists these, except that Produce is listed from v0,
+ * as Kafka 4.0 does: librdkafka before 2.11 only compresses with gzip,
+ * snappy or lz4 when the broker's Produce range reaches v0. A Produce v0-2
+ * request is still refused like any unsupported version (connection
+ * closed); clients that speak v2 batches never send one. */
 const struct api_support request_apis[] = {
-	{ KAFKA_API_Produce, 3, 11, handle_Produce },
-	{ KAFKA_API_Fetch, 4, 17, handle_Fetch },
-	{ KAFKA_API_ListOffsets, 1, 10, handle_ListOffsets },
-	{ KAFKA_API_Metadata, 0, 12, handle_Metadata },
-	{ KAFKA_API_ApiVersions, 0, 4, handle_ApiVersions },
-	{ KAFKA_API_CreateTopics, 2, 7, handle_CreateTopics },
-	{ KAFKA_API_DeleteTopics, 1, 6, handle_DeleteTopics },
-	{ KAFKA_API_InitProducerId, 0, 5, handle_InitProducerId },
+	{ KAFKA_API_Produce, 3, 11, 0, handle_Produce },
+	{ KAFKA_API_Fetch, 4, 17, 4, handle_Fetch },
+	{ KAFKA_API_ListOffsets, 1, 10, 1, handle_ListOffsets },
+	{ KAFKA_API_Metadata, 0, 12, 0, handle_Metadata },
+	{ KAFKA_API_ApiVersions, 0, 4, 0, handle_ApiVersions },
+	{ KAFKA_API_CreateTopics, 2, 7, 2, handle_CreateTopics },
+	{ KAFKA_API_DeleteTopics, 1, 6, 1, handle_DeleteTopics },
+	{ KAFKA_API_InitProducerId, 0, 5, 0, handle_InitProducerId },
 };
 const int request_apis_count = (int)(sizeof(request_apis) / sizeof(request_apis[0]));
 

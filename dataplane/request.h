@@ -87,7 +87,8 @@ int handle_ApiVersions_fill(struct request *req, struct kafka_ApiVersionsRespons
 /* The APIs this broker serves, with the versions it advertises. */
 struct api_support {
 	int16_t api_key;
-	int16_t min_version, max_version;
+	int16_t min_version, max_version; /* served */
+	int16_t advertised_min;           /* listed in ApiVersions */
 	int (*handle)(struct request *req, struct kreader *r);
 };
 const struct api_support *request_api_support(int16_t api_key);

@@ -244,10 +244,9 @@ static int listener_open(const struct broker_config *cfg, int *fd_out)
 		return rc;
 	}
 	int one = 1;
+	/* Not SO_REUSEPORT: it would let a second broker bind the same port
+	 * and silently take half the connections. */
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* One listener per shard once there are several (the kernel spreads
-	 * connections); harmless with one. */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
 		rc = -errno;
 		say_error("cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port,
@@ -301,7 +300,7 @@ static void shard_accept_done(struct uring_op *op, int res, uint32_t flags)
 			sh->stats.conns_accepted++;
 			conn_start(sh, res);
 		}
-	} else if (res != -ECANCELED && res != -EBADF) {
+	} else if (!sh->stopping && res != -ECANCELED && res != -EBADF) {
 		say_warn("accept: %s", strerror(-res));
 	}
 	shard_accept_arm(sh);
@@ -336,7 +335,12 @@ static void shard_stop(struct shard *sh)
 		return;
 	sh->stopping = true;
 	if (sh->listen_fd >= 0) {
-		close(sh->listen_fd); /* the multishot accept completes with an error */
+		/* The armed multishot accept holds a reference to the socket, so
+		 * close() alone would leave it listening until io_uring lets go
+		 * (even past exit). shutdown() stops listening now and completes
+		 * the accept; shard_drained waits for that completion. */
+		shutdown(sh->listen_fd, SHUT_RDWR);
+		close(sh->listen_fd);
 		sh->listen_fd = -1;
 	}
 	conn_close_all(sh);
@@ -468,7 +472,7 @@ static int64_t shard_next_sync_ms(struct shard *sh)
 
 static bool shard_drained(struct shard *sh)
 {
-	if (sh->n_conns > 0 || sh->dirty_head != NULL)
+	if (sh->n_conns > 0 || sh->dirty_head != NULL || sh->accept_armed)
 		return false;
 	for (int b = 0; b < TOPIC_TABLE_BUCKETS; b++)
 		for (struct topic_state *ts = sh->topics_by_name[b]; ts; ts = ts->by_name_next)

@@ -5,7 +5,8 @@
 set -euo pipefail
 
 build_pkgs=(meson ninja-build pkg-config gcc liburing-dev libisal-dev libhugetlbfs-dev)
-test_pkgs=(libcmocka-dev kcat librdkafka-dev python3-confluent-kafka python3-kafka python3-pytest)
+test_pkgs=(libcmocka-dev kcat librdkafka-dev python3-confluent-kafka python3-kafka python3-pytest
+  python3-snappy python3-lz4 python3-zstandard)
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-test}" = test ]; then

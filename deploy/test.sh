@@ -35,5 +35,5 @@ SLUICED="$PWD/build-asan/dataplane/sluiced" /usr/bin/python3 -m pytest -q -p no:
   tests/integration
 count "integration tests" $?
 
-echo "suites: $passed passed, $failed failed"
+echo "test suites: unit, unit under sanitizers, integration; $failed failed"
 [ "$failed" -eq 0 ]

@@ -86,6 +86,19 @@ void batch_set_leader_epoch(uint8_t *p, int32_t partition_leader_epoch)
 	be32_store(p + BATCH_LEADER_EPOCH_OFFSET, (uint32_t)partition_leader_epoch);
 }
 
+void batch_set_log_append_time(uint8_t *p, size_t len, int64_t now_ms, struct batch_hdr *h)
+{
+	/* Both fields are inside the CRC, so it is computed again. The base
+	 * timestamp and the records' deltas stay: with the type bit set,
+	 * readers take max_timestamp for every record, as Kafka does. */
+	h->attributes = (int16_t)(h->attributes | BATCH_ATTR_TIMESTAMP_TYPE);
+	h->max_timestamp = now_ms;
+	be16_store(p + BATCH_ATTRIBUTES_OFFSET, (uint16_t)h->attributes);
+	be64_store(p + BATCH_MAX_TIMESTAMP_OFFSET, (uint64_t)now_ms);
+	h->crc = batch_crc32c(p + BATCH_ATTRIBUTES_OFFSET, len - BATCH_ATTRIBUTES_OFFSET);
+	be32_store(p + BATCH_CRC_OFFSET, h->crc);
+}
+
 int32_t batch_seq_add(int32_t seq, int32_t delta)
 {
 	if (seq > INT32_MAX - delta)

@@ -26,6 +26,7 @@
 #define BATCH_CRC_OFFSET 17
 #define BATCH_ATTRIBUTES_OFFSET 21
 #define BATCH_LEADER_EPOCH_OFFSET 12
+#define BATCH_MAX_TIMESTAMP_OFFSET 35
 
 #define BATCH_ATTR_COMPRESSION_MASK 0x07
 #define BATCH_ATTR_TIMESTAMP_TYPE 0x08
@@ -78,6 +79,11 @@ int batch_validate(const uint8_t *p, size_t len, struct batch_hdr *h);
 /* Assign the broker's fields in place; both lie outside the CRC. */
 void batch_set_base_offset(uint8_t *p, int64_t base_offset);
 void batch_set_leader_epoch(uint8_t *p, int32_t partition_leader_epoch);
+
+/* Stamp a validated batch (h from batch_validate) with the broker's clock
+ * for a message.timestamp.type=LogAppendTime topic: sets the timestamp-type
+ * attribute and max_timestamp, recomputes the CRC, updates h. */
+void batch_set_log_append_time(uint8_t *p, size_t len, int64_t now_ms, struct batch_hdr *h);
 
 static inline int batch_compression(const struct batch_hdr *h)
 {

