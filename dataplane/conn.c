@@ -282,7 +282,8 @@ static void conn_send_arm(struct conn *c)
  * runs its buffered frames and reads again. */
 static void conn_resume(struct conn *c)
 {
-	if (c->closing || c->parsing || c->n_requests >= CONN_INFLIGHT_REQUESTS_MAX)
+	if (c->closing || c->parsing || c->recv_armed ||
+	    c->n_requests >= CONN_INFLIGHT_REQUESTS_MAX)
 		return;
 	if (c->rlen >= 4)
 		conn_parse(c);

@@ -101,8 +101,8 @@ static void fetch_partition(struct request *req, struct fetch_state *fs, struct 
 	out->Records = (struct kbytes){ NULL, 0 };
 	slot->len = 0;
 	if (ts == NULL || fp->Partition < 0 || fp->Partition >= ts->n_parts) {
-		out->ErrorCode = req->api_version >= 13 ? KAFKA_UNKNOWN_TOPIC_ID
-							: KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+		out->ErrorCode = ts == NULL && req->api_version >= 13 ? KAFKA_UNKNOWN_TOPIC_ID
+							       : KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
 		tot->error = true;
 		return;
 	}
@@ -136,6 +136,15 @@ static void fetch_partition(struct request *req, struct fetch_state *fs, struct 
 		return; /* no memory: answer without this partition's data */
 	struct plog_read_result res;
 	int rc = plog_read(log, fp->FetchOffset, limit, buf + req->read_used, cap, &res);
+	if (rc == 0 && res.len == 0 && tot->bytes == 0 && (size_t)res.first_batch_bytes > cap) {
+		/* KIP-74: the first batch is returned whole whatever its size
+		 * (it may predate a lower max.message.bytes). */
+		cap = (size_t)res.first_batch_bytes;
+		buf = request_read_buf(req, req->read_used + cap);
+		if (buf == NULL)
+			return;
+		rc = plog_read(log, fp->FetchOffset, limit, buf + req->read_used, cap, &res);
+	}
 	if (rc == -ERANGE) {
 		out->ErrorCode = KAFKA_OFFSET_OUT_OF_RANGE;
 		tot->error = true;
@@ -238,12 +247,22 @@ int handle_Fetch(struct request *req, struct kreader *r)
 
 void fetch_recheck_all(struct shard *sh, bool all)
 {
+	/* Running one fetch may close connections and so cancel other parked
+	 * fetches, including the saved next one: then start again from the
+	 * head. Every fetch is marked with the pass that ran it so none runs
+	 * twice. (A cancelled request stays allocated until conn_reap.) */
+	uint64_t pass = ++sh->fetch_pass;
 	struct request *req = sh->fetch_waiters;
 	while (req != NULL) {
 		struct request *next = req->wait_next;
-		bool expired = sh->now_ms >= req->deadline_ms || sh->stopping;
-		if (all || expired)
-			fetch_run(req, expired);
+		if (req->fetch_pass != pass) {
+			req->fetch_pass = pass;
+			bool expired = sh->now_ms >= req->deadline_ms || sh->stopping;
+			if (all || expired)
+				fetch_run(req, expired);
+			if (next != NULL && !next->parked)
+				next = sh->fetch_waiters;
+		}
 		req = next;
 	}
 }

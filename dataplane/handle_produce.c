@@ -35,19 +35,24 @@ static void produce_wait_resolved(struct request *req)
 
 void produce_waits_advance(struct shard *sh, struct partition *p)
 {
-	(void)sh;
-	if (plog_error(p->log) != 0) {
-		produce_waits_fail_all(sh, p, KAFKA_KAFKA_STORAGE_ERROR);
-		return;
-	}
+	/* Batches under the high watermark are durable even if the log has
+	 * just gone offline (the same completion can do both): they succeed,
+	 * and only the rest fail. */
 	int64_t hw = plog_high_watermark(p->log);
-	while (p->waits_head != NULL && p->waits_head->offset_needed <= hw) {
-		struct durable_wait *w = p->waits_head;
-		p->waits_head = w->next;
-		if (p->waits_head == NULL)
-			p->waits_tail = NULL;
-		produce_wait_resolved(w->req);
+	struct durable_wait **pp = &p->waits_head;
+	p->waits_tail = NULL;
+	while (*pp != NULL) {
+		struct durable_wait *w = *pp;
+		if (w->offset_needed <= hw) {
+			*pp = w->next;
+			produce_wait_resolved(w->req);
+		} else {
+			p->waits_tail = w;
+			pp = &w->next;
+		}
 	}
+	if (plog_error(p->log) != 0)
+		produce_waits_fail_all(sh, p, KAFKA_KAFKA_STORAGE_ERROR);
 }
 
 void produce_waits_fail_all(struct shard *sh, struct partition *p, int16_t error_code)

@@ -95,7 +95,14 @@ static int create_configs(struct request *req, const ct_req *t,
 			create_error(req, out, KAFKA_INVALID_CONFIG, why);
 			return -1;
 		}
-		(*n_configs)++;
+		/* A key given twice: the last value wins, as in Kafka. */
+		int dup = 0;
+		while (dup < *n_configs && strcmp(configs[dup].key, e->key) != 0)
+			dup++;
+		if (dup < *n_configs)
+			configs[dup] = *e;
+		else
+			(*n_configs)++;
 	}
 	return 0;
 }

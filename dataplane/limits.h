@@ -65,6 +65,18 @@ _Static_assert(2 * FETCH_SPLICE_RANGES_MAX + 2 <= RESPONSE_RANGES_MAX, "fetch ra
 /* io_uring submission queue entries per shard. */
 #define SHARD_RING_ENTRIES 1024
 
+/* A pooled request keeps an arena and a response buffer up to these sizes;
+ * larger ones (one huge request) are freed when it is released, and the
+ * shard keeps at most REQUEST_FREE_MAX idle requests, so a burst does not
+ * pin its peak memory for the life of the process. */
+#define REQUEST_ARENA_KEEP_BYTES (256 * 1024)
+#define RESPONSE_KEEP_BYTES (256 * 1024)
+#define REQUEST_FREE_MAX 1024
+
+/* After accept fails for lack of file descriptors, wait this long before
+ * accepting again (instead of failing in a tight loop). */
+#define ACCEPT_BACKOFF_MS 100
+
 /* A request object keeps a fetch read buffer up to this size for its next
  * use; a larger one (a big catch-up fetch) is freed when the response is
  * sent, so idle pooled requests do not pin fetch.max.bytes each. */

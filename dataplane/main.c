@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -177,6 +178,24 @@ static void data_dir_remove_deleted(const char *dir)
 	closedir(d);
 }
 
+/* Every connection, segment file and index needs a descriptor: take the
+ * hard limit, and say so if max.connections cannot fit under it. */
+static void fd_limit_raise(const struct broker_config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)cfg->max_connections + 256 > rl.rlim_cur)
+		say_warn("max.connections=%d does not fit the open-file limit %llu (minus files "
+			 "for logs): raise it (ulimit -n) or lower max.connections",
+			 cfg->max_connections, (unsigned long long)rl.rlim_cur);
+}
+
 static enum say_level level_of(const char *s)
 {
 	if (strcmp(s, "debug") == 0)
@@ -204,6 +223,7 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	fd_limit_raise(&cfg);
 	if (data_dir_open(cfg.data_dir) < 0)
 		return 1;
 	data_dir_remove_deleted(cfg.data_dir);

@@ -322,11 +322,11 @@ static int metadata_parse_topic(struct metadata *md, char *rest)
 
 static int metadata_load(struct metadata *md, FILE *f)
 {
-	char line[16384];
-	int lineno = 0;
-	while (fgets(line, sizeof(line), f) != NULL) {
+	char *line = NULL;
+	size_t cap = 0;
+	int lineno = 0, rc = 0;
+	while (rc == 0 && getline(&line, &cap, f) >= 0) {
 		lineno++;
-		int rc = 0;
 		if (strncmp(line, "cluster.id ", 11) == 0)
 			rc = sscanf(line + 11, "%31s", md->cluster_id) == 1 ? 0 : -EINVAL;
 		else if (strncmp(line, "producer.id.block.end ", 22) == 0)
@@ -335,12 +335,11 @@ static int metadata_load(struct metadata *md, FILE *f)
 			rc = metadata_parse_topic(md, line + 6);
 		else if (line[0] != '\n')
 			rc = -EINVAL;
-		if (rc != 0) {
+		if (rc != 0)
 			say_error("metadata: %s/metadata line %d is corrupt", md->dir, lineno);
-			return rc;
-		}
 	}
-	return 0;
+	free(line);
+	return rc;
 }
 
 struct metadata *metadata_open(const char *data_dir, const struct broker_config *bc, int *err)

@@ -41,6 +41,7 @@ static struct request *request_get(struct shard *sh, struct conn *c)
 	struct request *req = sh->free_requests;
 	if (req != NULL) {
 		sh->free_requests = req->next;
+		sh->n_free_requests--;
 	} else {
 		req = calloc(1, sizeof(*req));
 		if (req == NULL)
@@ -54,11 +55,43 @@ static struct request *request_get(struct shard *sh, struct conn *c)
 	return req;
 }
 
+static void request_free(struct request *req)
+{
+	karena_free(&req->arena);
+	kw_free(&req->resp);
+	free(req->read_buf);
+	free(req);
+}
+
+void request_free_all(struct shard *sh)
+{
+	while (sh->free_requests != NULL) {
+		struct request *r = sh->free_requests;
+		sh->free_requests = r->next;
+		request_free(r);
+	}
+	sh->n_free_requests = 0;
+}
+
 void request_release(struct request *req)
 {
 	struct shard *sh = req->sh;
-	karena_reset(&req->arena);
-	kw_reset(&req->resp);
+	if (sh->n_free_requests >= REQUEST_FREE_MAX) {
+		request_free(req);
+		return;
+	}
+	if (req->arena.used_bytes > REQUEST_ARENA_KEEP_BYTES) {
+		karena_free(&req->arena);
+		karena_init(&req->arena, REQUEST_ARENA_CHUNK_BYTES, REQUEST_ARENA_LIMIT_BYTES);
+	} else {
+		karena_reset(&req->arena);
+	}
+	if (req->resp.cap > RESPONSE_KEEP_BYTES) {
+		kw_free(&req->resp);
+		kw_init(&req->resp, 4096, RESPONSE_INLINE_MAX_BYTES);
+	} else {
+		kw_reset(&req->resp);
+	}
 	req->ready = req->no_response = req->parked = false;
 	req->pending_waits = 0;
 	req->produce_resp = req->fetch_state = NULL;
@@ -72,6 +105,7 @@ void request_release(struct request *req)
 	req->conn = NULL;
 	req->next = sh->free_requests;
 	sh->free_requests = req;
+	sh->n_free_requests++;
 }
 
 uint8_t *request_read_buf(struct request *req, size_t need)
@@ -211,6 +245,7 @@ int request_handle_frame(struct conn *c, const uint8_t *frame, size_t len)
 			rc = api->handle(req, &r);
 		else
 			say_warn("%s: malformed request header: closing", c->peer);
+		req->client_id = KSTR_NULL; /* it pointed into the frame */
 	}
 	if (rc != 0) {
 		conn_queue_pop_tail(c, req);

@@ -49,6 +49,7 @@ struct request {
 	int64_t deadline_ms;
 	struct request *wait_next, *wait_prev;
 	bool parked;
+	uint64_t fetch_pass; /* last fetch_recheck_all pass that saw it */
 	uint8_t *read_buf;
 	size_t read_cap, read_used;
 };
@@ -67,6 +68,8 @@ void request_finish_silently(struct request *req);
 
 /* Return a sent request to the shard. */
 void request_release(struct request *req);
+/* Free the shard's idle requests (shutdown). */
+void request_free_all(struct shard *sh);
 
 /* Memory for a fetch's record bytes (kept across uses). NULL on ENOMEM. */
 uint8_t *request_read_buf(struct request *req, size_t need);

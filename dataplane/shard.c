@@ -199,6 +199,9 @@ int16_t shard_topic_delete(struct shard *sh, struct topic_state *ts)
 	for (int32_t i = 0; i < ts->n_parts; i++) {
 		struct partition *p = &ts->parts[i];
 		produce_waits_fail_all(sh, p, KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
+		/* p is freed below while the log may still complete a write:
+		 * it must not call back into p. */
+		plog_set_listener(p->log, NULL, NULL);
 		int err = plog_delete(p->log);
 		if (err != 0)
 			say_warn("delete topic %s partition %d: %s", name, i, strerror(-err));
@@ -277,6 +280,11 @@ static void shard_accept_arm(struct shard *sh)
 {
 	if (sh->accept_armed || sh->stopping || sh->listen_fd < 0)
 		return;
+	if (sh->accept_resume_ms > 0) {
+		if (sh->now_ms < sh->accept_resume_ms)
+			return;
+		sh->accept_resume_ms = 0;
+	}
 	struct io_uring_sqe *sqe = shard_sqe(sh);
 	if (sqe == NULL)
 		return;
@@ -300,7 +308,16 @@ static void shard_accept_done(struct uring_op *op, int res, uint32_t flags)
 			sh->stats.conns_accepted++;
 			conn_start(sh, res);
 		}
-	} else if (!sh->stopping && res != -ECANCELED && res != -EBADF) {
+	} else if (res == -EMFILE || res == -ENFILE) {
+		/* Out of file descriptors: stop accepting for a while rather
+		 * than failing again on every loop turn. */
+		if (sh->accept_resume_ms == 0)
+			say_warn("accept: %s: pausing new connections for %d ms (raise the "
+				 "open-file limit or lower max.connections)", strerror(-res),
+				 ACCEPT_BACKOFF_MS);
+		sh->accept_resume_ms = sh->now_ms + ACCEPT_BACKOFF_MS;
+		return; /* an error ends the multishot; re-armed after the pause */
+	} else if (!sh->stopping && res != -ECANCELED && res != -EBADF && res != -EINVAL) {
 		say_warn("accept: %s", strerror(-res));
 	}
 	shard_accept_arm(sh);
@@ -487,8 +504,9 @@ static bool shard_drained(struct shard *sh)
 static int64_t shard_wait_ms(struct shard *sh)
 {
 	int64_t wait = SHARD_IDLE_WAIT_MS;
-	int64_t deadlines[2] = { fetch_next_deadline_ms(sh), shard_next_sync_ms(sh) };
-	for (int i = 0; i < 2; i++) {
+	int64_t deadlines[3] = { fetch_next_deadline_ms(sh), shard_next_sync_ms(sh),
+				 sh->accept_resume_ms > 0 ? sh->accept_resume_ms : -1 };
+	for (int i = 0; i < 3; i++) {
 		if (deadlines[i] < 0)
 			continue;
 		int64_t d = deadlines[i] - sh->now_ms;
@@ -532,6 +550,7 @@ int shard_run(struct shard *sh)
 		fetch_recheck_all(sh, sh->fetch_recheck);
 		sh->fetch_recheck = false;
 		conn_reap(sh);
+		shard_accept_arm(sh); /* after an out-of-fds pause */
 
 		if (sh->stopping) {
 			if (stop_deadline < 0)
@@ -562,14 +581,7 @@ void shard_destroy(struct shard *sh)
 		}
 		sh->topics_by_name[b] = NULL;
 	}
-	while (sh->free_requests != NULL) {
-		struct request *r = sh->free_requests;
-		sh->free_requests = r->next;
-		karena_free(&r->arena);
-		kw_free(&r->resp);
-		free(r->read_buf);
-		free(r);
-	}
+	request_free_all(sh);
 	if (sh->listen_fd >= 0)
 		close(sh->listen_fd);
 	if (sh->signal_fd >= 0)

@@ -94,8 +94,11 @@ struct shard {
 	struct partition *sync_head;      /* flush=interval: logs owed an fdatasync */
 	struct request *fetch_waiters;    /* parked fetches, doubly linked */
 	bool fetch_recheck;               /* a high watermark moved this turn */
+	uint64_t fetch_pass;              /* fetch_recheck_all passes so far */
 
 	struct request *free_requests;
+	int n_free_requests;
+	int64_t accept_resume_ms; /* > 0: accept paused (out of fds) until then */
 	struct shard_stats stats;
 };
 

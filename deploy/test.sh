@@ -35,5 +35,7 @@ SLUICED="$PWD/build-asan/dataplane/sluiced" /usr/bin/python3 -m pytest -q -p no:
   tests/integration
 count "integration tests" $?
 
-echo "test suites: unit, unit under sanitizers, integration; $failed failed"
-[ "$failed" -eq 0 ]
+if [ "$failed" -ne 0 ]; then
+  echo "$failed of 3 test suites failed (unit, unit under sanitizers, integration)"
+  exit 1
+fi

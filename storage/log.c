@@ -111,6 +111,22 @@ int plog_dir_fsync(const char *dir)
 	return rc;
 }
 
+int plog_parent_fsync(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (slash == NULL)
+		return plog_dir_fsync(".");
+	if (slash == path)
+		return plog_dir_fsync("/");
+	char parent[4096];
+	size_t n = (size_t)(slash - path);
+	if (n >= sizeof(parent))
+		return -ENAMETOOLONG;
+	memcpy(parent, path, n);
+	parent[n] = '\0';
+	return plog_dir_fsync(parent);
+}
+
 void plog_free(struct plog *l)
 {
 	for (uint32_t i = 0; i < l->n_segs; i++)
@@ -243,21 +259,24 @@ int plog_delete(struct plog *l)
 	size_t cap = strlen(l->dir) + 64;
 	char *gone = malloc(cap);
 	int rc = gone == NULL ? -ENOMEM : 0;
+	bool renamed = false;
 	if (rc == 0) {
 		snprintf(gone, cap, "%s.%" PRIx64 "%09ld-delete", l->dir, (uint64_t)ts.tv_sec,
 			 ts.tv_nsec);
-		if (rename(l->dir, gone) != 0)
-			rc = -errno;
+		renamed = rename(l->dir, gone) == 0;
+		/* Make the rename durable before the caller forgets the topic:
+		 * otherwise a crash could bring the old directory back under its
+		 * name for a re-created topic to adopt. */
+		rc = renamed ? plog_parent_fsync(gone) : -errno;
 	}
-	if (rc == 0) {
+	if (renamed) {
 		free(l->dir);
 		l->dir = gone;
-		l->deleting = true;
 	} else {
+		/* Not renamed: removed in place, now, so nothing reappears. */
 		free(gone);
-		/* Not renamed: remove in place, now, so nothing reappears. */
-		l->deleting = true;
 	}
+	l->deleting = true;
 	l->closing = true;
 	plog_maybe_finish(l);
 	return rc;

@@ -129,6 +129,8 @@ int plog_segs_push(struct plog *l, struct segment *s);
 /* Segment holding offset (the last with base <= offset). */
 struct segment *plog_segment_for(const struct plog *l, int64_t offset);
 int plog_dir_fsync(const char *dir);
+/* fsync the directory holding path (after creating or renaming it). */
+int plog_parent_fsync(const char *path);
 void plog_free(struct plog *l);
 
 #endif

@@ -25,11 +25,20 @@ static int mkdir_p(const char *dir)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		if (mkdir(path, 0755) == 0) {
+			int rc = plog_parent_fsync(path);
+			if (rc != 0)
+				return rc;
+		} else if (errno != EEXIST) {
 			return -errno;
+		}
 		*p = '/';
 	}
-	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+	/* A new directory is durable only once its parent is synced: records
+	 * acknowledged in a new topic must not vanish with its directory. */
+	if (mkdir(path, 0755) == 0)
+		return plog_parent_fsync(path);
+	if (errno != EEXIST)
 		return -errno;
 	return 0;
 }

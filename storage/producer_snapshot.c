@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "storage/be.h"
+#include "storage/log_int.h"
 #include "storage/producer_state.h"
 #include "storage/segment.h"
 
@@ -81,16 +82,6 @@ static int fd_write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-static int dir_fsync(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) == 0 ? 0 : -errno;
-	close(fd);
-	return rc;
-}
-
 int producer_snapshot_write(const struct producer_state *ps, const char *dir, int64_t offset,
 			    bool sync)
 {
@@ -118,7 +109,7 @@ int producer_snapshot_write(const struct producer_state *ps, const char *dir, in
 	if (rc != 0)
 		unlink(tmp);
 	if (rc == 0 && sync)
-		rc = dir_fsync(dir);
+		rc = plog_dir_fsync(dir);
 	return rc;
 }
 

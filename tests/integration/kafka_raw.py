@@ -552,7 +552,7 @@ class Conn:
     def create_topic(self, name, partitions=1, replication_factor=1, configs=None,
                      validate_only=False, timeout_ms=10000):
         """Returns (error_code, error_message)."""
-        cfgs = list((configs or {}).items())
+        cfgs = list(configs.items()) if isinstance(configs, dict) else list(configs or ())
         t = (string(name) + i32(partitions) + i16(replication_factor) + i32(0)
              + array(cfgs, lambda kv: string(kv[0]) + string(kv[1])))
         body = array([t]) + i32(timeout_ms) + boolean(validate_only)

@@ -4,6 +4,7 @@ versions with topic ids (what current Java clients send), fetch sessions being
 declined, and Metadata's version-dependent meaning of an empty topic list."""
 
 import os
+import time
 
 import kafka_raw as kr
 from conftest import unique
@@ -347,3 +348,93 @@ def test_compacted_topic_rejects_keyless_records(shared_broker):
         err, _ = c.produce_v3(t, 0, kr.record_batch([(None, b"no key")]))
         assert err == kr.INVALID_RECORD
         assert c.fetch_all(t, 0)[0] == 1
+
+
+def test_list_offsets_by_position_and_time(shared_broker):
+    """ListOffsets: -1 latest, -2 earliest, -3 the record with the largest
+    timestamp (not the last one), and time lookups through the time index."""
+    t = unique("lot")
+    with kr.Conn.to(shared_broker.bootstrap) as c:
+        assert c.create_topic(t)[0] == 0
+        for i, ts in enumerate((1000, 5000, 3000)):
+            err, off = c.produce_v3(t, 0, kr.record_batch([(None, b"r%d" % i)],
+                                                          base_timestamp=ts))
+            assert (err, off) == (0, i)
+        assert c.list_offset(t, 0, -1) == (0, -1, 3)
+        assert c.list_offset(t, 0, -2) == (0, -1, 0)
+        assert c.list_offset(t, 0, -3) == (0, 5000, 1)
+        assert c.list_offset(t, 0, 0) == (0, 1000, 0)
+        assert c.list_offset(t, 0, 1001) == (0, 5000, 1)  # first record at or after
+        assert c.list_offset(t, 0, 5000) == (0, 5000, 1)
+        assert c.list_offset(t, 0, 5001) == (0, -1, -1)
+        err, _, _ = c.list_offset(t, 7, -1)
+        assert err == kr.UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_delete_topic_while_producing(broker):
+    """DeleteTopics while writes to the topic are in flight: the broker keeps
+    serving (under ASan any use of the freed partition would abort it), and a
+    topic re-created under the same name starts empty."""
+    import threading
+    t = unique("del")
+    stop = threading.Event()
+    errors = []
+
+    def produce():
+        try:
+            with kr.Conn.to(broker.bootstrap) as c:
+                while not stop.is_set():
+                    c.produce_v3(t, 0, kr.record_batch([(None, b"x" * 1000)] * 20), acks=1)
+        except Exception as e:  # the topic vanishing is fine; the broker dying is not
+            errors.append(e)
+
+    with kr.Conn.to(broker.bootstrap) as admin:
+        for _ in range(15):
+            assert admin.create_topic(t)[0] in (0, kr.TOPIC_ALREADY_EXISTS)
+            th = threading.Thread(target=produce)
+            th.start()
+            time.sleep(0.05)
+            assert admin.delete_topic(t) in (0, kr.UNKNOWN_TOPIC_OR_PARTITION)
+            stop.set()
+            th.join(10)
+            stop.clear()
+        assert admin.create_topic(t)[0] in (0, kr.TOPIC_ALREADY_EXISTS)
+        admin.delete_topic(t)
+        assert admin.create_topic(t)[0] == 0
+        err, hw, data = admin.fetch(t, 0, 0)
+        assert (err, hw, data) == (0, 0, b"")
+    assert broker.proc.poll() is None, "broker died: %s" % broker.log()[-2000:]
+
+
+def test_repeated_topic_config_keys_survive_restart(broker):
+    """A key given many times with long values: the last value wins, and the
+    broker restarts on its metadata."""
+    t = unique("dupcfg")
+    long_value = "0" * 250 + "12345"
+    with kr.Conn.to(broker.bootstrap) as c:
+        # a dict cannot repeat keys: send the request with a list of pairs
+        err, _ = c.create_topic(t, configs=[("retention.ms", long_value)] * 60
+                                + [("retention.ms", "99999")])
+        assert err == 0
+    broker.restart()
+    with kr.Conn.to(broker.bootstrap) as c:
+        assert c.create_topic(t)[0] == kr.TOPIC_ALREADY_EXISTS
+        assert c.produce_v3(t, 0, kr.record_batch([(None, b"after restart")])) == (0, 0)
+
+
+def test_kip74_batch_larger_than_lowered_limit(make_broker):
+    """A batch written under a large message.max.bytes is still fetched whole
+    (KIP-74) after a restart with a smaller limit and a small fetch size."""
+    b = make_broker("--set", "message.max.bytes=2000000")
+    t = unique("kip74")
+    big = kr.record_batch([(None, os.urandom(600000))])
+    with kr.Conn.to(b.bootstrap) as c:
+        assert c.create_topic(t)[0] == 0
+        assert c.produce_v3(t, 0, big) == (0, 0)
+    b.stop()
+    b.extra_args = ["--set", "message.max.bytes=100000"]
+    b.start()
+    with kr.Conn.to(b.bootstrap) as c:
+        err, hw, data = c.fetch(t, 0, 0, partition_max_bytes=1000, max_bytes=1000)
+        assert err == 0 and hw == 1
+        assert len(data) == len(big)
