@@ -43,61 +43,21 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-/* "<20 digits><ext>" -> base offset, or -1. */
-static int64_t name_base(const char *name, const char *ext)
-{
-	size_t len = strlen(name), el = strlen(ext);
-	if (len != SEGMENT_NAME_DIGITS + el || strcmp(name + SEGMENT_NAME_DIGITS, ext) != 0)
-		return -1;
-	int64_t v = 0;
-	for (int i = 0; i < SEGMENT_NAME_DIGITS; i++) {
-		if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10)
-			return -1;
-		v = v * 10 + (name[i] - '0');
-	}
-	return v;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* Base offsets of the .log files in dir, ascending, malloc'ed. Leftover
- * temporary files of an interrupted snapshot write are removed. */
+ * temporary files of an interrupted snapshot write are removed first. */
 static int list_segments(const char *dir, int64_t **out)
 {
 	DIR *d = opendir(dir);
 	if (d == NULL)
 		return -errno;
-	int64_t *v = NULL;
-	int n = 0, cap = 0;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
 		size_t len = strlen(de->d_name);
 		if (len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0)
 			unlinkat(dirfd(d), de->d_name, 0);
-		int64_t base = name_base(de->d_name, ".log");
-		if (base < 0)
-			continue;
-		if (n == cap) {
-			int64_t *g = realloc(v, sizeof(*v) * (size_t)(cap ? cap * 2 : 8));
-			if (g == NULL) {
-				free(v);
-				closedir(d);
-				return -ENOMEM;
-			}
-			v = g;
-			cap = cap ? cap * 2 : 8;
-		}
-		v[n++] = base;
 	}
 	closedir(d);
-	if (n > 0)
-		qsort(v, (size_t)n, sizeof(*v), cmp_i64);
-	*out = v;
-	return n;
+	return segment_dir_offsets(dir, ".log", out);
 }
 
 static int plog_load_segments(struct plog *l, const int64_t *bases, int n)

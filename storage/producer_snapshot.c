@@ -173,55 +173,15 @@ int producer_snapshot_load(struct producer_state *ps, const char *dir, int64_t o
 }
 
 /* "<20 digits>.snapshot" -> offset, or -1. */
-static int64_t snap_name_offset(const char *name)
-{
-	size_t len = strlen(name);
-	if (len != SEGMENT_NAME_DIGITS + 9 || strcmp(name + SEGMENT_NAME_DIGITS, ".snapshot") != 0)
-		return -1;
-	int64_t v = 0;
-	for (int i = 0; i < SEGMENT_NAME_DIGITS; i++) {
-		if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10)
-			return -1;
-		v = v * 10 + (name[i] - '0');
-	}
-	return v;
-}
-
-static int cmp_desc(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
 /* All snapshot offsets, newest first, in a malloc'ed array. */
 static int snap_list_all(const char *dir, int64_t **out)
 {
-	DIR *d = opendir(dir);
-	if (d == NULL)
-		return -errno;
-	int64_t *offs = NULL;
-	int n = 0, cap = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		int64_t off = snap_name_offset(de->d_name);
-		if (off < 0)
-			continue;
-		if (n == cap) {
-			int64_t *g = realloc(offs, sizeof(*offs) * (size_t)(cap ? cap * 2 : 8));
-			if (g == NULL) {
-				free(offs);
-				closedir(d);
-				return -ENOMEM;
-			}
-			offs = g;
-			cap = cap ? cap * 2 : 8;
-		}
-		offs[n++] = off;
+	int n = segment_dir_offsets(dir, ".snapshot", out);
+	for (int i = 0; i < n / 2; i++) {
+		int64_t t = (*out)[i];
+		(*out)[i] = (*out)[n - 1 - i];
+		(*out)[n - 1 - i] = t;
 	}
-	closedir(d);
-	if (n > 0)
-		qsort(offs, (size_t)n, sizeof(*offs), cmp_desc);
-	*out = offs;
 	return n;
 }
 

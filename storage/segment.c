@@ -4,6 +4,7 @@
  */
 #include "storage/segment.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -349,4 +350,56 @@ int segment_scan_headers(const struct segment *s, int64_t pos, int64_t end_pos,
 		pos += size;
 	}
 	return 0;
+}
+
+/* "<20 digits><ext>" -> offset, or -1. */
+static int64_t segment_name_offset(const char *name, const char *ext)
+{
+	size_t len = strlen(name), el = strlen(ext);
+	if (len != SEGMENT_NAME_DIGITS + el || strcmp(name + SEGMENT_NAME_DIGITS, ext) != 0)
+		return -1;
+	int64_t v = 0;
+	for (int i = 0; i < SEGMENT_NAME_DIGITS; i++) {
+		if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (name[i] - '0');
+	}
+	return v;
+}
+
+static int segment_cmp_offset(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int segment_dir_offsets(const char *dir, const char *ext, int64_t **out)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return -errno;
+	int64_t *v = NULL;
+	int n = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		int64_t off = segment_name_offset(de->d_name, ext);
+		if (off < 0)
+			continue;
+		if (n == cap) {
+			int64_t *g = realloc(v, sizeof(*v) * (size_t)(cap ? cap * 2 : 8));
+			if (g == NULL) {
+				free(v);
+				closedir(d);
+				return -ENOMEM;
+			}
+			v = g;
+			cap = cap ? cap * 2 : 8;
+		}
+		v[n++] = off;
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(v, (size_t)n, sizeof(*v), segment_cmp_offset);
+	*out = v;
+	return n;
 }

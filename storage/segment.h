@@ -63,6 +63,11 @@ struct segment {
 /* "<dir>/<20-digit base><ext>" into buf. Returns 0 or -ENAMETOOLONG. */
 int segment_path(char *buf, size_t cap, const char *dir, int64_t base, const char *ext);
 
+/* The offsets of the files in dir named "<20-digit offset><ext>", ascending,
+ * in a malloc'ed array (*out, freed by the caller; NULL when empty).
+ * Returns their count or -errno. Blocks: readdir. */
+int segment_dir_offsets(const char *dir, const char *ext, int64_t **out);
+
 /* A new, empty segment in memory, with index arrays sized for
  * segment_bytes at index_interval_bytes (capped by the Kafka-like index
  * limits). No files yet: segment_open_files creates them. NULL on ENOMEM. */
