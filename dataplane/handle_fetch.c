@@ -126,19 +126,17 @@ static void fetch_partition(struct request *req, struct fetch_state *fs, struct 
 	    tot->with_data >= FETCH_SPLICE_RANGES_MAX)
 		return;
 	int32_t limit = fp->PartitionMaxBytes < room ? fp->PartitionMaxBytes : (int32_t)room;
-	/* KIP-74: the first partition with data returns at least one whole
-	 * batch even if it is larger than the limits, so consumers progress. */
 	size_t cap = (size_t)(limit > 0 ? limit : 0);
-	if (tot->bytes == 0 && cap < (size_t)ts->meta->max_message_bytes)
-		cap = (size_t)ts->meta->max_message_bytes;
 	uint8_t *buf = request_read_buf(req, req->read_used + cap);
 	if (buf == NULL)
 		return; /* no memory: answer without this partition's data */
 	struct plog_read_result res;
 	int rc = plog_read(log, fp->FetchOffset, limit, buf + req->read_used, cap, &res);
 	if (rc == 0 && res.len == 0 && tot->bytes == 0 && (size_t)res.first_batch_bytes > cap) {
-		/* KIP-74: the first batch is returned whole whatever its size
-		 * (it may predate a lower max.message.bytes). */
+		/* KIP-74: the first partition with data returns at least one
+		 * whole batch, whatever the limits, so consumers progress: make
+		 * room for it and read again (rare: batches are usually smaller
+		 * than the partition limit). */
 		cap = (size_t)res.first_batch_bytes;
 		buf = request_read_buf(req, req->read_used + cap);
 		if (buf == NULL)

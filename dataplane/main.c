@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
-#include <ftw.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -147,37 +145,6 @@ static int data_dir_open(const char *dir)
 	return fd; /* held for the life of the process */
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* A partition directory is renamed to "<name>.<id>-delete" before its files
- * are removed (DeleteTopics); a crash in between leaves it behind. Finish
- * the job, as Kafka does at start-up. */
-static void data_dir_remove_deleted(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d == NULL)
-		return;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		size_t n = strlen(e->d_name);
-		if (n < 7 || strcmp(e->d_name + n - 7, "-delete") != 0)
-			continue;
-		char path[PATH_MAX + 256];
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0)
-			say_info("removed %s, left by a topic deletion that did not finish", path);
-		else
-			say_warn("cannot remove %s: %s", path, strerror(errno));
-	}
-	closedir(d);
-}
-
 /* Every connection, segment file and index needs a descriptor: take the
  * hard limit, and say so if max.connections cannot fit under it. */
 static void fd_limit_raise(const struct broker_config *cfg)
@@ -226,7 +193,11 @@ int main(int argc, char **argv)
 	fd_limit_raise(&cfg);
 	if (data_dir_open(cfg.data_dir) < 0)
 		return 1;
-	data_dir_remove_deleted(cfg.data_dir);
+	/* Topic deletions a crash interrupted are finished now. */
+	int purged = plog_purge_deleted(cfg.data_dir);
+	if (purged > 0)
+		say_info("removed %d partition directories left by unfinished topic deletions",
+			 purged);
 	int err = 0;
 	struct metadata *md = metadata_open(cfg.data_dir, &cfg, &err);
 	if (md == NULL) {

@@ -109,84 +109,75 @@ bool metadata_topic_name_valid(struct kstr name)
 	return true;
 }
 
-/* Topic configs Kafka knows. Numeric ones are range-checked; the rest are
- * stored and shown back. */
+/* Topic configs Kafka knows, and how their values are checked: numeric
+ * ones against [min, max], enumerated ones against values, the rest are
+ * stored and shown back. compression.type takes only "producer": batches
+ * are stored as produced, and accepting another codec would silently
+ * ignore it. */
+#define TOPIC_CONFIG_TEXT 1, 0 /* min > max: not numeric */
+
 struct topic_config_rule {
 	const char *key;
-	int64_t min, max; /* min > max: not numeric */
+	int64_t min, max;
+	const char *values[5]; /* enumerated values, or none */
+	const char *why;       /* message for a value outside them */
 };
 
 static const struct topic_config_rule topic_config_rules[] = {
-	{ "cleanup.policy", 1, 0 },
-	{ "compression.type", 1, 0 },
-	{ "delete.retention.ms", 0, INT64_MAX },
-	{ "file.delete.delay.ms", 0, INT64_MAX },
-	{ "flush.messages", 1, INT64_MAX },
-	{ "flush.ms", 0, INT64_MAX },
-	{ "index.interval.bytes", 0, INT32_MAX },
-	{ "local.retention.bytes", -2, INT64_MAX },
-	{ "local.retention.ms", -2, INT64_MAX },
-	{ "max.compaction.lag.ms", 1, INT64_MAX },
-	{ "max.message.bytes", 0, INT32_MAX },
-	{ "message.downconversion.enable", 1, 0 },
-	{ "message.timestamp.after.max.ms", 0, INT64_MAX },
-	{ "message.timestamp.before.max.ms", 0, INT64_MAX },
-	{ "message.timestamp.difference.max.ms", 0, INT64_MAX },
-	{ "message.timestamp.type", 1, 0 },
-	{ "min.cleanable.dirty.ratio", 1, 0 },
-	{ "min.compaction.lag.ms", 0, INT64_MAX },
-	{ "min.insync.replicas", 1, INT32_MAX },
-	{ "preallocate", 1, 0 },
-	{ "remote.storage.enable", 1, 0 },
-	{ "retention.bytes", -1, INT64_MAX },
-	{ "retention.ms", -1, INT64_MAX },
-	{ "segment.bytes", 14, INT32_MAX },
-	{ "segment.index.bytes", 4, INT32_MAX },
-	{ "segment.jitter.ms", 0, INT64_MAX },
-	{ "segment.ms", 1, INT64_MAX },
-	{ "unclean.leader.election.enable", 1, 0 },
+	{ "cleanup.policy", TOPIC_CONFIG_TEXT,
+	  { "delete", "compact", "compact,delete", "delete,compact" }, NULL },
+	{ "compression.type", TOPIC_CONFIG_TEXT, { "producer" },
+	  "is not supported yet: batches are stored as the producer compressed them "
+	  "(use 'producer')" },
+	{ "delete.retention.ms", 0, INT64_MAX, { NULL }, NULL },
+	{ "file.delete.delay.ms", 0, INT64_MAX, { NULL }, NULL },
+	{ "flush.messages", 1, INT64_MAX, { NULL }, NULL },
+	{ "flush.ms", 0, INT64_MAX, { NULL }, NULL },
+	{ "index.interval.bytes", 0, INT32_MAX, { NULL }, NULL },
+	{ "local.retention.bytes", -2, INT64_MAX, { NULL }, NULL },
+	{ "local.retention.ms", -2, INT64_MAX, { NULL }, NULL },
+	{ "max.compaction.lag.ms", 1, INT64_MAX, { NULL }, NULL },
+	{ "max.message.bytes", 0, INT32_MAX, { NULL }, NULL },
+	{ "message.downconversion.enable", TOPIC_CONFIG_TEXT, { "true", "false" }, NULL },
+	{ "message.timestamp.after.max.ms", 0, INT64_MAX, { NULL }, NULL },
+	{ "message.timestamp.before.max.ms", 0, INT64_MAX, { NULL }, NULL },
+	{ "message.timestamp.difference.max.ms", 0, INT64_MAX, { NULL }, NULL },
+	{ "message.timestamp.type", TOPIC_CONFIG_TEXT, { "CreateTime", "LogAppendTime" }, NULL },
+	{ "min.cleanable.dirty.ratio", TOPIC_CONFIG_TEXT, { NULL }, NULL },
+	{ "min.compaction.lag.ms", 0, INT64_MAX, { NULL }, NULL },
+	{ "min.insync.replicas", 1, INT32_MAX, { NULL }, NULL },
+	{ "preallocate", TOPIC_CONFIG_TEXT, { "true", "false" }, NULL },
+	{ "remote.storage.enable", TOPIC_CONFIG_TEXT, { "false" }, NULL },
+	{ "retention.bytes", -1, INT64_MAX, { NULL }, NULL },
+	{ "retention.ms", -1, INT64_MAX, { NULL }, NULL },
+	{ "segment.bytes", 14, INT32_MAX, { NULL }, NULL },
+	{ "segment.index.bytes", 4, INT32_MAX, { NULL }, NULL },
+	{ "segment.jitter.ms", 0, INT64_MAX, { NULL }, NULL },
+	{ "segment.ms", 1, INT64_MAX, { NULL }, NULL },
+	{ "unclean.leader.election.enable", TOPIC_CONFIG_TEXT, { "true", "false" }, NULL },
 };
 
-/* Configs whose values come from a fixed set. compression.type accepts only
- * "producer" because batches are stored as produced: recompression on the
- * broker is not built, and accepting another codec would silently ignore it. */
-static const struct {
-	const char *key;
-	const char *values[6];
-} topic_config_enums[] = {
-	{ "cleanup.policy", { "delete", "compact", "compact,delete", "delete,compact" } },
-	{ "compression.type", { "producer" } },
-	{ "message.timestamp.type", { "CreateTime", "LogAppendTime" } },
-	{ "message.downconversion.enable", { "true", "false" } },
-	{ "preallocate", { "true", "false" } },
-	{ "remote.storage.enable", { "false" } },
-	{ "unclean.leader.election.enable", { "true", "false" } },
-};
-
-static int topic_config_check_enum(const char *key, const char *value, char *why, size_t why_len)
+/* The value checks of one rule (numeric range, enumeration, ratio). */
+static bool topic_config_value_ok(const struct topic_config_rule *rule, const char *value)
 {
-	for (size_t i = 0; i < sizeof(topic_config_enums) / sizeof(topic_config_enums[0]); i++) {
-		if (strcmp(topic_config_enums[i].key, key) != 0)
-			continue;
-		for (int j = 0; j < 6 && topic_config_enums[i].values[j] != NULL; j++)
-			if (strcmp(topic_config_enums[i].values[j], value) == 0)
-				return 0;
-		if (strcmp(key, "compression.type") == 0)
-			snprintf(why, why_len, "compression.type=%s is not supported yet: batches are "
-				 "stored as the producer compressed them (use 'producer')", value);
-		else
-			snprintf(why, why_len, "Invalid value %s for configuration %s", value, key);
-		return -1;
+	char *end;
+	if (rule->min <= rule->max) {
+		errno = 0;
+		long long v = strtoll(value, &end, 10);
+		return errno == 0 && end != value && *end == '\0' && v >= rule->min &&
+		       v <= rule->max;
 	}
-	if (strcmp(key, "min.cleanable.dirty.ratio") == 0) {
-		char *end;
+	if (rule->values[0] != NULL) {
+		for (int j = 0; j < 5 && rule->values[j] != NULL; j++)
+			if (strcmp(rule->values[j], value) == 0)
+				return true;
+		return false;
+	}
+	if (strcmp(rule->key, "min.cleanable.dirty.ratio") == 0) {
 		double v = strtod(value, &end);
-		if (end == value || *end != '\0' || v < 0 || v > 1) {
-			snprintf(why, why_len, "Invalid value %s for configuration %s", value, key);
-			return -1;
-		}
+		return end != value && *end == '\0' && v >= 0 && v <= 1;
 	}
-	return 0;
+	return true;
 }
 
 int metadata_topic_config_check(const char *key, const char *value, char *why, size_t why_len)
@@ -209,16 +200,14 @@ int metadata_topic_config_check(const char *key, const char *value, char *why, s
 		snprintf(why, why_len, "Invalid value for %s: too long", key);
 		return -1;
 	}
-	if (rule->min <= rule->max) {
-		char *end;
-		errno = 0;
-		long long v = strtoll(value, &end, 10);
-		if (errno != 0 || end == value || *end != '\0' || v < rule->min || v > rule->max) {
+	if (!topic_config_value_ok(rule, value)) {
+		if (rule->why != NULL)
+			snprintf(why, why_len, "%s=%s %s", key, value, rule->why);
+		else
 			snprintf(why, why_len, "Invalid value %s for configuration %s", value, key);
-			return -1;
-		}
+		return -1;
 	}
-	return topic_config_check_enum(key, value, why, why_len);
+	return 0;
 }
 
 static const char *topic_config_get(const struct topic *t, const char *key)

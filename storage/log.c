@@ -225,6 +225,28 @@ static int plog_remove_dir(const char *dir)
 	return rc;
 }
 
+int plog_purge_deleted(const char *parent)
+{
+	DIR *d = opendir(parent);
+	if (d == NULL)
+		return -errno;
+	int removed = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		if (n <= PLOG_DELETE_SUFFIX_LEN ||
+		    strcmp(de->d_name + n - PLOG_DELETE_SUFFIX_LEN, PLOG_DELETE_SUFFIX) != 0)
+			continue;
+		char path[4096];
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", parent, de->d_name) >= sizeof(path))
+			continue;
+		if (plog_remove_dir(path) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
 static void plog_finish(struct plog *l)
 {
 	if (l->deleting) {
@@ -261,8 +283,8 @@ int plog_delete(struct plog *l)
 	int rc = gone == NULL ? -ENOMEM : 0;
 	bool renamed = false;
 	if (rc == 0) {
-		snprintf(gone, cap, "%s.%" PRIx64 "%09ld-delete", l->dir, (uint64_t)ts.tv_sec,
-			 ts.tv_nsec);
+		snprintf(gone, cap, "%s.%" PRIx64 "%09ld" PLOG_DELETE_SUFFIX, l->dir,
+			 (uint64_t)ts.tv_sec, ts.tv_nsec);
 		renamed = rename(l->dir, gone) == 0;
 		/* Make the rename durable before the caller forgets the topic:
 		 * otherwise a crash could bring the old directory back under its

@@ -196,4 +196,10 @@ void plog_close(struct plog *l);
  * rename's -errno (the log is freed either way). Blocks. */
 int plog_delete(struct plog *l);
 
+/* Remove the directories plog_delete renamed under parent but could not
+ * finish removing (the process stopped first), as Kafka does at start-up.
+ * Returns how many were removed, or -errno if parent cannot be read.
+ * Blocks: start-up only. */
+int plog_purge_deleted(const char *parent);
+
 #endif

@@ -20,6 +20,8 @@
 #include "storage/uring_op.h"
 
 #define PLOG_CLEAN_MARKER ".sluice_cleanshutdown"
+#define PLOG_DELETE_SUFFIX "-delete" /* of a directory renamed by plog_delete */
+#define PLOG_DELETE_SUFFIX_LEN (sizeof(PLOG_DELETE_SUFFIX) - 1)
 
 /* A write buffer: bytes appended to one segment, contiguous in its file
  * from file_pos. 4 KiB aligned (see WBUF_ALIGN). */

@@ -14,6 +14,16 @@
 
 #include "storage/log_int.h"
 
+/* mkdir that is durable: a new directory exists after a crash only once
+ * its parent is synced, and records acknowledged in a new topic must not
+ * vanish with their directory. An existing directory is fine. */
+static int mkdir_durable(const char *path)
+{
+	if (mkdir(path, 0755) == 0)
+		return plog_parent_fsync(path);
+	return errno == EEXIST ? 0 : -errno;
+}
+
 static int mkdir_p(const char *dir)
 {
 	char path[4096];
@@ -25,22 +35,12 @@ static int mkdir_p(const char *dir)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(path, 0755) == 0) {
-			int rc = plog_parent_fsync(path);
-			if (rc != 0)
-				return rc;
-		} else if (errno != EEXIST) {
-			return -errno;
-		}
+		int rc = mkdir_durable(path);
+		if (rc != 0)
+			return rc;
 		*p = '/';
 	}
-	/* A new directory is durable only once its parent is synced: records
-	 * acknowledged in a new topic must not vanish with its directory. */
-	if (mkdir(path, 0755) == 0)
-		return plog_parent_fsync(path);
-	if (errno != EEXIST)
-		return -errno;
-	return 0;
+	return mkdir_durable(path);
 }
 
 /* Base offsets of the .log files in dir, ascending, malloc'ed. Leftover

@@ -438,3 +438,22 @@ def test_kip74_batch_larger_than_lowered_limit(make_broker):
         err, hw, data = c.fetch(t, 0, 0, partition_max_bytes=1000, max_bytes=1000)
         assert err == 0 and hw == 1
         assert len(data) == len(big)
+
+
+def test_unfinished_deletions_are_purged_at_start(broker):
+    """A partition directory renamed for deletion whose removal a crash
+    interrupted is removed at the next start; live partitions are not."""
+    t = unique("live")
+    with kr.Conn.to(broker.bootstrap) as c:
+        assert c.create_topic(t)[0] == 0
+        assert c.produce_v3(t, 0, kr.record_batch([(None, b"keep")])) == (0, 0)
+    broker.kill()
+    left = os.path.join(broker.data_dir, "gone-0.18a2b3c4d-delete")
+    os.makedirs(left)
+    with open(os.path.join(left, "00000000000000000000.log"), "wb") as f:
+        f.write(b"old data")
+    broker.start()
+    assert not os.path.exists(left)
+    with kr.Conn.to(broker.bootstrap) as c:
+        hw, recs = c.fetch_all(t, 0)
+        assert hw == 1 and recs[0][3] == b"keep"
