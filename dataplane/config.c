@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "limits.h"
 
 enum config_type { CT_INT32, CT_INT64, CT_BOOL, CT_STRING, CT_ADDR, CT_FLUSH };
 
@@ -30,9 +31,35 @@ static const struct config_entry config_table[] = {
 	  "HOST:PORT given to clients in Metadata; empty = the listener; flag --advertise" },
 	{ "log.dirs", CT_STRING, F(data_dir), "./data", 0, 0,
 	  "data directory (one directory per partition inside); flag --data-dir" },
-	{ "num.shards", CT_INT32, F(shards), "1", 1, 1,
-	  "shard threads (one per core); flag --shards. Multi-shard arrives with the shard-per-core work" },
+	{ "num.shards", CT_INT32, F(shards), "0", 0, SHARDS_MAX,
+	  "shard threads, one pinned per core; 0 = one per CPU this process may use; flag --shards" },
+	{ "shard.cpus", CT_STRING, F(cpus), "", 0, 0,
+	  "CPUs to pin shards to, e.g. 0-3 or 1,3 (shard i on the i-th, wrapping); \"\" = the "
+	  "CPUs this process may use; flag --cpus" },
+	{ "shard.endpoints", CT_STRING, F(shard_endpoints), "shared", 0, 0,
+	  "shared: one address, requests for another shard's partitions are forwarded; "
+	  "per-shard: shard i is also broker node.id+1000*i on port+1+i, so clients send each "
+	  "partition's requests straight to its shard" },
+	{ "shard.poll.us", CT_INT32, F(shard_poll_us), "0", 0, 1000000,
+	  "an idle shard keeps polling this long before it sleeps (lower wake-up latency, more CPU)" },
 	{ "node.id", CT_INT32, F(node_id), "1", 0, INT32_MAX, "this broker's id; flag --node-id" },
+	{ "memory.per.shard.bytes", CT_INT64, F(memory_per_shard_bytes), "1073741824",
+	  16 * 1024 * 1024, INT64_MAX,
+	  "memory budget of one shard (receive buffers, write buffers, requests and responses); "
+	  "near it the shard stops reading from sockets until writes drain" },
+	{ "recv.buffer.bytes", CT_INT32, F(recv_buffer_bytes), "65536", 4096, 16 * 1024 * 1024,
+	  "size of one provided receive buffer" },
+	{ "recv.buffers.per.shard", CT_INT32, F(recv_buffers), "256", 2, 32768,
+	  "provided receive buffers per shard (a power of two)" },
+	{ "write.buffer.pool.bytes", CT_INT64, F(write_buffer_pool_bytes), "0", 0, INT64_MAX,
+	  "per shard: memory for appended batches not yet written; 0 = a quarter of "
+	  "memory.per.shard.bytes" },
+	{ "connection.memory.max.bytes", CT_INT64, F(connection_memory_max_bytes), "67108864",
+	  1024 * 1024, INT64_MAX,
+	  "one connection's requests, responses and partial frame; past it that connection alone "
+	  "is not read until its responses drain" },
+	{ "hugepages", CT_STRING, F(hugepages), "auto", 0, 0,
+	  "buffer pools on hugepages: auto (when reserved), off, or require (fail without)" },
 	{ "auto.create.topics.enable", CT_BOOL, F(auto_create_topics), "true", 0, 0,
 	  "create a missing topic on Metadata or Produce" },
 	{ "num.partitions", CT_INT32, F(num_partitions), "1", 1, 100000,
@@ -264,6 +291,46 @@ int config_validate(const struct broker_config *c, char *err, size_t err_len)
 		snprintf(err, err_len, "log.dirs: a directory is required");
 		return -1;
 	}
+	if (c->shards > 0 && c->shards > SHARDS_MAX) {
+		snprintf(err, err_len, "num.shards: at most %d", SHARDS_MAX);
+		return -1;
+	}
+	if (strcmp(c->shard_endpoints, "shared") != 0 && strcmp(c->shard_endpoints, "per-shard") != 0) {
+		snprintf(err, err_len, "shard.endpoints: '%s' is not shared or per-shard",
+			 c->shard_endpoints);
+		return -1;
+	}
+	if (config_per_shard_endpoints(c) && (c->node_id >= SHARD_NODE_ID_STRIDE ||
+					      c->listen_port + SHARDS_MAX > 65535)) {
+		snprintf(err, err_len, "shard.endpoints=per-shard needs node.id below %d and a "
+			 "listener port below %d", SHARD_NODE_ID_STRIDE, 65535 - SHARDS_MAX);
+		return -1;
+	}
+	if (strcmp(c->hugepages, "auto") != 0 && strcmp(c->hugepages, "off") != 0 &&
+	    strcmp(c->hugepages, "require") != 0) {
+		snprintf(err, err_len, "hugepages: '%s' is not auto, off or require", c->hugepages);
+		return -1;
+	}
+	if ((c->recv_buffers & (c->recv_buffers - 1)) != 0) {
+		snprintf(err, err_len, "recv.buffers.per.shard: %d is not a power of two",
+			 c->recv_buffers);
+		return -1;
+	}
+	{
+		/* Budget: the fixed pools, plus room for two requests of the
+		 * largest size in flight (one being assembled, one being
+		 * answered), so a legal request can always make progress. */
+		int64_t fixed = (int64_t)c->recv_buffers * c->recv_buffer_bytes +
+				config_write_pool_bytes(c);
+		int64_t need = fixed + 2 * c->socket_request_max_bytes;
+		if (c->memory_per_shard_bytes < need) {
+			snprintf(err, err_len, "memory.per.shard.bytes=%lld is below what the other "
+				 "settings need: %lld (receive buffers + write.buffer.pool.bytes + 2 x "
+				 "socket.request.max.bytes)", (long long)c->memory_per_shard_bytes,
+				 (long long)need);
+			return -1;
+		}
+	}
 	if (c->message_max_bytes > c->socket_request_max_bytes) {
 		snprintf(err, err_len, "message.max.bytes must not exceed socket.request.max.bytes");
 		return -1;
@@ -284,6 +351,12 @@ void config_print_help(FILE *out)
 const char *config_advertised_host(const struct broker_config *c)
 {
 	return c->advertise_host[0] != '\0' ? c->advertise_host : c->listen_host;
+}
+
+int64_t config_write_pool_bytes(const struct broker_config *c)
+{
+	return c->write_buffer_pool_bytes > 0 ? c->write_buffer_pool_bytes
+					      : c->memory_per_shard_bytes / 4;
 }
 
 int32_t config_advertised_port(const struct broker_config *c)

@@ -27,8 +27,18 @@ struct broker_config {
 	char advertise_host[CONFIG_HOST_LEN_MAX + 1]; /* empty: same as listen */
 	int32_t advertise_port;                       /* 0: same as listen */
 	char data_dir[PATH_MAX];
-	int32_t shards;
+	int32_t shards;                /* 0: one per CPU this process may run on */
+	char cpus[256];                /* "": those CPUs, in order */
+	char shard_endpoints[16];      /* "shared" | "per-shard" */
+	int32_t shard_poll_us;         /* busy-poll this long before sleeping */
 	int32_t node_id;
+
+	int64_t memory_per_shard_bytes;
+	int32_t recv_buffer_bytes;     /* one provided receive buffer */
+	int32_t recv_buffers;          /* provided receive buffers per shard */
+	int64_t write_buffer_pool_bytes; /* per shard; 0: a quarter of the budget */
+	int64_t connection_memory_max_bytes;
+	char hugepages[16];            /* "auto" | "off" | "require" */
 
 	bool auto_create_topics;
 	int32_t num_partitions;
@@ -68,5 +78,14 @@ void config_print_help(FILE *out);
 /* The address clients are told to connect to. */
 const char *config_advertised_host(const struct broker_config *c);
 int32_t config_advertised_port(const struct broker_config *c);
+
+/* shard.endpoints=per-shard: each shard is its own broker endpoint. */
+static inline bool config_per_shard_endpoints(const struct broker_config *c)
+{
+	return c->shard_endpoints[0] == 'p';
+}
+
+/* Write-buffer pool of one shard (bytes), after the 0 = a quarter default. */
+int64_t config_write_pool_bytes(const struct broker_config *c);
 
 #endif

@@ -375,6 +375,23 @@ void conn_reap(struct shard *sh)
 	}
 }
 
+int net_shard_init(struct shard *sh)
+{
+	(void)sh;
+	return 0;
+}
+
+void net_shard_destroy(struct shard *sh)
+{
+	(void)sh;
+}
+
+void conn_resume_all(struct shard *sh)
+{
+	for (struct conn *c = sh->conns; c != NULL; c = c->next)
+		conn_resume(c);
+}
+
 void conn_close_all(struct shard *sh)
 {
 	while (sh->conns != NULL)

@@ -25,6 +25,17 @@
 struct shard;
 struct request;
 
+/* A shard's network state shared by its connections (receive buffer ring,
+ * and so on). Embedded in struct shard. */
+struct net_shard {
+	int unused;
+};
+
+/* Shard start-up and shutdown: set up / tear down the shard's network
+ * state. 0 or -errno. */
+int net_shard_init(struct shard *sh);
+void net_shard_destroy(struct shard *sh);
+
 struct conn {
 	struct shard *sh;
 	int fd;
@@ -62,6 +73,10 @@ void conn_response_ready(struct conn *c);
  * of the loop turn once nothing is in flight, so c stays valid for callers. Used for
  * framing errors, where Kafka closes the connection. */
 void conn_close(struct conn *c, const char *why);
+
+/* The shard's memory fell back under its low-water mark: read again from
+ * every connection that was held back by the budget. */
+void conn_resume_all(struct shard *sh);
 
 /* Close every connection (shutdown). */
 void conn_close_all(struct shard *sh);

@@ -86,4 +86,11 @@ _Static_assert(2 * FETCH_SPLICE_RANGES_MAX + 2 <= RESPONSE_RANGES_MAX, "fetch ra
  * max_wait_ms a client sends (Kafka clients send 500 ms by default). */
 #define FETCH_MAX_WAIT_MS_MAX (5 * 60 * 1000)
 
+/* Shards per process. A fetch watching partitions on other shards is
+ * remembered as a 64-bit mask of shards, and per-shard endpoints take node
+ * ids node.id + SHARD_NODE_ID_STRIDE * shard. */
+#define SHARDS_MAX 64
+#define SHARD_NODE_ID_STRIDE 1000
+_Static_assert(SHARDS_MAX <= 64, "watch masks are 64-bit");
+
 #endif

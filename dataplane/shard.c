@@ -403,6 +403,10 @@ int shard_init(struct shard *sh, int id, const struct broker_config *cfg, struct
 		return rc;
 	}
 
+	rc = net_shard_init(sh);
+	if (rc != 0)
+		return rc;
+
 	for (int i = 0; i < metadata_topic_count(md); i++) {
 		rc = shard_topic_attach(sh, metadata_topic_at(md, i), NULL);
 		if (rc != 0)
@@ -586,5 +590,6 @@ void shard_destroy(struct shard *sh)
 		close(sh->listen_fd);
 	if (sh->signal_fd >= 0)
 		close(sh->signal_fd);
+	net_shard_destroy(sh);
 	io_uring_queue_exit(&sh->ring);
 }

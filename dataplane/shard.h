@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 
 #include "config.h"
+#include "conn.h"
 #include "kafka/kafka_wire.h"
 #include "limits.h"
 #include "metadata.h"
@@ -62,6 +63,23 @@ struct topic_state {
 #define TOPIC_TABLE_BUCKETS 16384
 _Static_assert((TOPIC_TABLE_BUCKETS & (TOPIC_TABLE_BUCKETS - 1)) == 0, "power of two");
 
+/* The shard's memory budget (memory.per.shard.bytes). The fixed pools are
+ * mapped at start-up; `used` counts what comes and goes: partial frames,
+ * requests, responses, batches appended but not yet written. Charges are
+ * plain adds (one thread). At the end of a turn the shard pauses reading
+ * from sockets above high water and resumes below low water. */
+struct shard_mem {
+	int64_t limit, high, low;
+	int64_t used;
+	bool paused;
+	uint64_t pauses; /* times the budget paused reading */
+};
+
+static inline void shard_mem_charge(struct shard_mem *m, int64_t delta)
+{
+	m->used += delta;
+}
+
 struct shard_stats {
 	uint64_t requests, bytes_in, bytes_out, batches, records_appended_bytes, fetch_bytes;
 	uint64_t flushes, conns_accepted, conns_closed, protocol_errors;
@@ -100,6 +118,8 @@ struct shard {
 	int n_free_requests;
 	int64_t accept_resume_ms; /* > 0: accept paused (out of fds) until then */
 	struct shard_stats stats;
+	struct shard_mem mem;
+	struct net_shard net;
 };
 
 /* Start-up and shutdown (main thread, before/after the loop). */
