@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "node.h"
 #include "request.h"
 #include "say.h"
 #include "shard.h"
@@ -29,7 +30,7 @@
 static void conn_recv_done(struct uring_op *op, int res, uint32_t flags);
 static void conn_send_done(struct uring_op *op, int res, uint32_t flags);
 
-static uint64_t conn_next_id = 1;
+static __thread uint64_t conn_next_id = 1;
 
 static void conn_list_remove(struct conn **head, struct conn *c)
 {
@@ -345,7 +346,8 @@ static void conn_try_free(struct conn *c)
 	c->rq_tail = NULL;
 	while (*pp != NULL) {
 		struct request *r = *pp;
-		if (r->ready || (!r->parked && r->pending_waits == 0)) {
+		if (r->ready ||
+		    (!r->parked && r->pending_waits == 0 && r->remote_pending == 0)) {
 			*pp = r->next;
 			c->n_requests--;
 			request_release(r);
@@ -359,6 +361,7 @@ static void conn_try_free(struct conn *c)
 	struct shard *sh = c->sh;
 	conn_list_remove(&sh->closing_conns, c);
 	sh->n_conns--;
+	atomic_fetch_sub(&sh->node->n_conns, 1);
 	sh->stats.conns_closed++;
 	close(c->fd);
 	free(c->rbuf);

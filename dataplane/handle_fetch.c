@@ -5,29 +5,68 @@
  * the request parks on the shard until a high watermark moves or MaxWaitMs
  * passes (long poll), so a waiting consumer gets a record as soon as it is
  * durable. Fetch sessions are declined (session id 0), as Kafka allows.
+ *
+ * Partitions of other shards: a run reads the local partitions first, then
+ * splits what is left of the response budget evenly between the remote
+ * ones and sends each owner an xfetch naming a slice of the request's read
+ * buffer; the owner reads straight into it. The answer (or the decision to
+ * park) waits until every part is back. A parked fetch leaves a watch on
+ * the remote partitions it read nothing from; when one of them moves, its
+ * owner tells this shard, which runs its parked fetches again.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn.h"
 #include "handlers.h"
 #include "request.h"
 #include "shard.h"
+#include "xcall.h"
 
 typedef struct kafka_FetchResponse_FetchableTopicResponse fr_topic;
 typedef struct kafka_FetchResponse_PartitionData fr_partition;
+
+/* A read of one partition owned by another shard. Kept in the request's
+ * arena and reused by every run; in flight only between send and done. */
+struct xfetch {
+	struct xcall xc;
+	struct request *req;
+	struct kuuid topic_id;
+	int32_t index;
+	int64_t offset;
+	int32_t limit;
+	uint8_t *dst; /* slice of the caller's read buffer */
+	size_t cap;
+	bool watch;   /* the caller may park: watch the partition if empty */
+	/* answer */
+	int16_t error;
+	int64_t hw, start;
+	int32_t len, first_batch_bytes;
+};
 
 /* Where a partition's bytes sit in the request's read buffer. */
 struct fetch_slot {
 	size_t off;
 	int32_t len;
+	int32_t owner;     /* shard; -1: unknown topic or partition */
+	struct xfetch *x;  /* remote partitions */
 };
 
 struct fetch_state {
 	struct kafka_FetchRequest body;
 	struct kafka_FetchResponse resp; /* arrays allocated once, refilled per run */
 	struct fetch_slot *slots;        /* one per response partition, in order */
+	int32_t n_slots;
 	int32_t max_bytes;
+	bool final;   /* this run answers, whatever it finds */
+	bool rerun;   /* asked to run again while parts were out */
+};
+
+struct fetch_totals {
+	int64_t bytes;
+	int with_data;
+	bool error;
 };
 
 static void fetch_park(struct request *req)
@@ -41,6 +80,7 @@ static void fetch_park(struct request *req)
 	if (sh->fetch_waiters != NULL)
 		sh->fetch_waiters->wait_prev = req;
 	sh->fetch_waiters = req;
+	sh->n_fetch_waiters++;
 }
 
 void fetch_cancel(struct request *req)
@@ -56,6 +96,7 @@ void fetch_cancel(struct request *req)
 		req->wait_next->wait_prev = req->wait_prev;
 	req->wait_next = req->wait_prev = NULL;
 	req->parked = false;
+	sh->n_fetch_waiters--;
 }
 
 /* Allocate the response skeleton once per request. */
@@ -81,84 +122,92 @@ static int fetch_prepare(struct request *req, struct fetch_state *fs)
 		np_total += np;
 	}
 	fs->slots = HANDLER_ARRAY(req, struct fetch_slot, np_total);
+	fs->n_slots = np_total;
 	return fs->slots == NULL ? -1 : 0;
 }
 
-struct fetch_totals {
-	int64_t bytes;
-	int with_data;
-	bool error;
-};
+/* Owner side: the partition's state and up to cap bytes from offset. */
+static void fetch_read(struct plog *log, int64_t offset, int32_t limit, uint8_t *dst,
+		       size_t cap, struct xfetch *out)
+{
+	out->len = 0;
+	out->first_batch_bytes = 0;
+	if (plog_error(log) != 0) {
+		out->error = KAFKA_KAFKA_STORAGE_ERROR;
+		return;
+	}
+	out->hw = plog_high_watermark(log);
+	out->start = plog_start_offset(log);
+	if (offset < out->start || offset > plog_end_offset(log)) {
+		out->error = KAFKA_OFFSET_OUT_OF_RANGE;
+		return;
+	}
+	out->error = KAFKA_NONE;
+	if (offset >= out->hw)
+		return;
+	struct plog_read_result res;
+	int rc = plog_read(log, offset, limit, dst, cap, &res);
+	if (rc == -ERANGE)
+		out->error = KAFKA_OFFSET_OUT_OF_RANGE;
+	else if (rc < 0)
+		out->error = KAFKA_KAFKA_STORAGE_ERROR;
+	else {
+		out->len = (int32_t)res.len;
+		out->first_batch_bytes = res.len == 0 ? (int32_t)res.first_batch_bytes : 0;
+	}
+}
 
-/* Fill one partition's response; read its bytes into the read buffer. */
-static void fetch_partition(struct request *req, struct fetch_state *fs, struct topic_state *ts,
-			    const struct kafka_FetchRequest_FetchPartition *fp, fr_partition *out,
-			    struct fetch_slot *slot, struct fetch_totals *tot)
+static void fetch_fill(fr_partition *out, const struct xfetch *r)
+{
+	out->ErrorCode = r->error;
+	if (r->error == KAFKA_KAFKA_STORAGE_ERROR)
+		return;
+	out->HighWatermark = r->hw;
+	out->LastStableOffset = r->hw;
+	out->LogStartOffset = r->start;
+}
+
+static void fetch_partition_reset(fr_partition *out, int32_t index)
 {
 	kafka_FetchResponse_PartitionData_init(out);
-	out->PartitionIndex = fp->Partition;
+	out->PartitionIndex = index;
 	out->AbortedTransactions_count = -1;
 	out->Records = (struct kbytes){ NULL, 0 };
-	slot->len = 0;
-	if (ts == NULL || fp->Partition < 0 || fp->Partition >= ts->n_parts) {
-		out->ErrorCode = ts == NULL && req->api_version >= 13 ? KAFKA_UNKNOWN_TOPIC_ID
-							       : KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-		tot->error = true;
-		return;
-	}
-	struct plog *log = ts->parts[fp->Partition].log;
-	if (plog_error(log) != 0) {
-		out->ErrorCode = KAFKA_KAFKA_STORAGE_ERROR;
-		tot->error = true;
-		return;
-	}
-	int64_t hw = plog_high_watermark(log), start = plog_start_offset(log);
-	out->HighWatermark = hw;
-	out->LastStableOffset = hw;
-	out->LogStartOffset = start;
-	if (fp->FetchOffset < start || fp->FetchOffset > plog_end_offset(log)) {
-		out->ErrorCode = KAFKA_OFFSET_OUT_OF_RANGE;
-		tot->error = true;
-		return;
-	}
+}
+
+/* Read one local partition into the read buffer (room permitting). */
+static void fetch_local(struct request *req, struct fetch_state *fs, struct plog *log,
+			const struct kafka_FetchRequest_FetchPartition *fp, fr_partition *out,
+			struct fetch_slot *slot, struct fetch_totals *tot)
+{
+	struct xfetch r;
 	int64_t room = fs->max_bytes - tot->bytes;
-	if (fp->FetchOffset >= hw || (tot->bytes > 0 && room <= 0) ||
-	    tot->with_data >= FETCH_SPLICE_RANGES_MAX)
-		return;
+	bool want = (tot->bytes == 0 || room > 0) && tot->with_data < FETCH_SPLICE_RANGES_MAX;
 	int32_t limit = fp->PartitionMaxBytes < room ? fp->PartitionMaxBytes : (int32_t)room;
-	size_t cap = (size_t)(limit > 0 ? limit : 0);
+	size_t cap = want && limit > 0 ? (size_t)limit : 0;
 	uint8_t *buf = request_read_buf(req, req->read_used + cap);
 	if (buf == NULL)
-		return; /* no memory: answer without this partition's data */
-	struct plog_read_result res;
-	int rc = plog_read(log, fp->FetchOffset, limit, buf + req->read_used, cap, &res);
-	if (rc == 0 && res.len == 0 && tot->bytes == 0 && (size_t)res.first_batch_bytes > cap) {
+		cap = 0; /* no memory: answer without this partition's data */
+	fetch_read(log, fp->FetchOffset, limit, buf ? buf + req->read_used : NULL, cap, &r);
+	if (r.error == KAFKA_NONE && r.len == 0 && tot->bytes == 0 && r.first_batch_bytes > 0) {
 		/* KIP-74: the first partition with data returns at least one
-		 * whole batch, whatever the limits, so consumers progress: make
-		 * room for it and read again (rare: batches are usually smaller
-		 * than the partition limit). */
-		cap = (size_t)res.first_batch_bytes;
+		 * whole batch, whatever the limits, so consumers progress. */
+		cap = (size_t)r.first_batch_bytes;
 		buf = request_read_buf(req, req->read_used + cap);
-		if (buf == NULL)
-			return;
-		rc = plog_read(log, fp->FetchOffset, limit, buf + req->read_used, cap, &res);
+		if (buf != NULL)
+			fetch_read(log, fp->FetchOffset, limit, buf + req->read_used, cap, &r);
 	}
-	if (rc == -ERANGE) {
-		out->ErrorCode = KAFKA_OFFSET_OUT_OF_RANGE;
+	fetch_fill(out, &r);
+	if (r.error != KAFKA_NONE) {
 		tot->error = true;
 		return;
 	}
-	if (rc < 0) {
-		out->ErrorCode = KAFKA_KAFKA_STORAGE_ERROR;
-		tot->error = true;
-		return;
-	}
-	if (res.len == 0)
+	if (r.len == 0)
 		return;
 	slot->off = req->read_used;
-	slot->len = (int32_t)res.len;
-	req->read_used += res.len;
-	tot->bytes += (int64_t)res.len;
+	slot->len = r.len;
+	req->read_used += (size_t)r.len;
+	tot->bytes += r.len;
 	tot->with_data++;
 }
 
@@ -179,6 +228,151 @@ static void fetch_respond(struct request *req, struct fetch_state *fs)
 	request_response_end(req);
 }
 
+/* ---- remote partitions ---- */
+
+static void xfetch_run(struct shard *sh, struct xcall *xc)
+{
+	struct xfetch *x = container_of(xc, struct xfetch, xc);
+	struct topic_state *ts = shard_topic_find_id(sh, x->topic_id);
+	if (ts == NULL || x->index >= ts->n_parts || ts->parts[x->index].log == NULL) {
+		x->error = KAFKA_UNKNOWN_TOPIC_OR_PARTITION; /* deleted meanwhile */
+		x->len = 0;
+		xcall_reply(sh, xc);
+		return;
+	}
+	struct partition *p = &ts->parts[x->index];
+	fetch_read(p->log, x->offset, x->limit, x->dst, x->cap, x);
+	if (x->watch && x->error == KAFKA_NONE && x->len == 0)
+		p->watchers |= 1ull << x->xc.src;
+	xcall_reply(sh, xc);
+}
+
+static void fetch_evaluate(struct request *req);
+
+static void xfetch_done(struct shard *sh, struct xcall *xc)
+{
+	struct xfetch *x = container_of(xc, struct xfetch, xc);
+	(void)sh;
+	request_remote_done(x->req);
+}
+
+static void fetch_send(struct request *req, struct xfetch *x, size_t off, size_t cap, bool watch)
+{
+	struct shard *sh = req->sh;
+	x->dst = req->read_buf + off;
+	x->cap = cap;
+	x->watch = watch;
+	req->remote_pending++;
+	sh->stats.fetch_forwarded++;
+	xcall_send(sh, x->xc.dst, &x->xc, xfetch_run, xfetch_done);
+}
+
+/* Send every remote partition its share of what is left of the budget.
+ * The read buffer is sized once, before any owner writes into it. */
+static void fetch_remote(struct request *req, struct fetch_state *fs, struct fetch_totals *tot)
+{
+	int n_remote = 0;
+	for (int32_t i = 0; i < fs->n_slots; i++)
+		n_remote += fs->slots[i].x != NULL;
+	if (n_remote == 0)
+		return;
+	int64_t room = fs->max_bytes - tot->bytes;
+	int64_t share = room > 0 ? room / n_remote : 0;
+	int ranges_left = FETCH_SPLICE_RANGES_MAX - tot->with_data;
+	size_t need = req->read_used;
+	for (int32_t i = 0; i < fs->n_slots; i++) {
+		struct xfetch *x = fs->slots[i].x;
+		if (x == NULL)
+			continue;
+		int64_t lim = x->limit < share ? x->limit : share;
+		x->cap = ranges_left-- > 0 && lim > 0 ? (size_t)lim : 0;
+		need += x->cap;
+	}
+	if (request_read_buf(req, need > 0 ? need : 1) == NULL)
+		for (int32_t i = 0; i < fs->n_slots; i++)
+			if (fs->slots[i].x != NULL)
+				fs->slots[i].x->cap = 0;
+	size_t off = req->read_used;
+	for (int32_t i = 0; i < fs->n_slots; i++) {
+		struct fetch_slot *slot = &fs->slots[i];
+		if (slot->x == NULL)
+			continue;
+		slot->off = off;
+		fetch_send(req, slot->x, off, slot->x->cap, !fs->final);
+		off += slot->x->cap;
+	}
+}
+
+/* Fold the remote answers into the response; the totals of the run. */
+static void fetch_collect(struct request *req, struct fetch_state *fs, struct fetch_totals *tot)
+{
+	struct fetch_slot *slot = fs->slots;
+	*tot = (struct fetch_totals){ 0 };
+	for (int32_t i = 0; i < fs->resp.Responses_count; i++) {
+		fr_topic *rt = &fs->resp.Responses[i];
+		for (int32_t j = 0; j < rt->Partitions_count; j++, slot++) {
+			if (slot->x != NULL) {
+				fetch_fill(&rt->Partitions[j], slot->x);
+				slot->len = slot->x->error == KAFKA_NONE ? slot->x->len : 0;
+			}
+			if (rt->Partitions[j].ErrorCode != KAFKA_NONE)
+				tot->error = true;
+			if (slot->len > 0) {
+				tot->bytes += slot->len;
+				tot->with_data++;
+			}
+		}
+	}
+	(void)req;
+}
+
+/* KIP-74 across shards: nothing came back but a remote partition has a
+ * batch larger than its share. Fetch that one whole. */
+static bool fetch_remote_first_batch(struct request *req, struct fetch_state *fs)
+{
+	for (int32_t i = 0; i < fs->n_slots; i++) {
+		struct fetch_slot *slot = &fs->slots[i];
+		struct xfetch *x = slot->x;
+		if (x == NULL || x->error != KAFKA_NONE || x->first_batch_bytes <= 0)
+			continue;
+		size_t off = req->read_used, cap = (size_t)x->first_batch_bytes;
+		if (request_read_buf(req, off + cap) == NULL)
+			return false;
+		slot->off = off;
+		fetch_send(req, x, off, cap, false);
+		return true;
+	}
+	return false;
+}
+
+/* Every part of the run is in: answer, park, or run again. */
+static void fetch_evaluate(struct request *req)
+{
+	struct shard *sh = req->sh;
+	struct fetch_state *fs = req->fetch_state;
+	struct fetch_totals tot;
+	fetch_collect(req, fs, &tot);
+	if (tot.bytes == 0 && !tot.error && fetch_remote_first_batch(req, fs))
+		return;
+	bool closing = req->conn->closing;
+	if (!fs->final && !closing && !tot.error && tot.bytes < fs->body.MinBytes &&
+	    sh->now_ms < req->deadline_ms && !sh->stopping) {
+		fetch_park(req);
+		if (fs->rerun) {
+			/* A watched partition moved while this run was out. */
+			fs->rerun = false;
+			sh->fetch_recheck = true;
+		}
+		return;
+	}
+	fetch_respond(req, fs);
+}
+
+static void fetch_resume(struct request *req)
+{
+	fetch_evaluate(req);
+}
+
 /* Run (or re-run) a fetch: answer it, or leave it parked. */
 static void fetch_run(struct request *req, bool final)
 {
@@ -188,6 +382,14 @@ static void fetch_run(struct request *req, bool final)
 	struct fetch_totals tot = { 0 };
 	struct fetch_slot *slot = fs->slots;
 
+	if (req->remote_pending > 0) {
+		/* Parts of the previous run are still out; their answer
+		 * decides. A deadline that passed makes it the last. */
+		fs->rerun = true;
+		fs->final |= final;
+		return;
+	}
+	fs->final = final;
 	req->read_used = 0;
 	if (req->api_version >= 7 && b->SessionId != 0) {
 		/* We never hand out sessions, so any id is unknown. */
@@ -201,15 +403,42 @@ static void fetch_run(struct request *req, bool final)
 		fr_topic *rt = &fs->resp.Responses[i];
 		struct topic_state *ts = req->api_version >= 13 ? shard_topic_find_id(sh, ft->TopicId)
 								: shard_topic_find(sh, ft->Topic);
-		for (int32_t j = 0; j < rt->Partitions_count; j++, slot++)
-			fetch_partition(req, fs, ts, &ft->Partitions[j], &rt->Partitions[j], slot, &tot);
+		for (int32_t j = 0; j < rt->Partitions_count; j++, slot++) {
+			const struct kafka_FetchRequest_FetchPartition *fp = &ft->Partitions[j];
+			fr_partition *out = &rt->Partitions[j];
+			fetch_partition_reset(out, fp->Partition);
+			slot->len = 0;
+			slot->x = NULL;
+			if (ts == NULL || fp->Partition < 0 || fp->Partition >= ts->n_parts) {
+				out->ErrorCode = ts == NULL && req->api_version >= 13
+							 ? KAFKA_UNKNOWN_TOPIC_ID
+							 : KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+				tot.error = true;
+				continue;
+			}
+			struct partition *p = &ts->parts[fp->Partition];
+			if (p->owner == sh->id) {
+				fetch_local(req, fs, p->log, fp, out, slot, &tot);
+				continue;
+			}
+			struct xfetch *x = karena_alloc(&req->arena, sizeof(*x));
+			if (x == NULL) {
+				out->ErrorCode = KAFKA_KAFKA_STORAGE_ERROR;
+				tot.error = true;
+				continue;
+			}
+			x->req = req;
+			x->xc.dst = (int16_t)p->owner;
+			x->topic_id = ts->meta->id;
+			x->index = fp->Partition;
+			x->offset = fp->FetchOffset;
+			x->limit = fp->PartitionMaxBytes;
+			slot->x = x;
+		}
 	}
-	if (!final && !tot.error && tot.bytes < b->MinBytes && sh->now_ms < req->deadline_ms &&
-	    !sh->stopping) {
-		fetch_park(req);
-		return;
-	}
-	fetch_respond(req, fs);
+	fetch_remote(req, fs, &tot);
+	if (req->remote_pending == 0)
+		fetch_evaluate(req);
 }
 
 int handle_Fetch(struct request *req, struct kreader *r)
@@ -229,6 +458,7 @@ int handle_Fetch(struct request *req, struct kreader *r)
 	if (fetch_prepare(req, fs) != 0)
 		return -1;
 	req->fetch_state = fs;
+	req->resume = fetch_resume;
 
 	fs->max_bytes = sh->cfg->fetch_max_bytes;
 	if (req->api_version >= 3 && fs->body.MaxBytes < fs->max_bytes)

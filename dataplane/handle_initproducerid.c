@@ -9,32 +9,51 @@
 #include "say.h"
 #include "shard.h"
 
+/* Producer ids come from the metadata, which shard 0 owns. */
+static void init_pid_respond(struct request *req)
+{
+	struct topic_op *op = req->resp_body;
+	struct kafka_InitProducerIdResponse resp;
+	kafka_InitProducerIdResponse_init(&resp);
+	resp.ProducerId = -1;
+	resp.ProducerEpoch = -1;
+	resp.ErrorCode = op->error;
+	if (op->error == KAFKA_NONE) {
+		resp.ProducerId = op->producer_id;
+		resp.ProducerEpoch = 0;
+	}
+	request_response_begin(req);
+	kafka_InitProducerIdResponse_encode(&req->resp, req->api_version, &resp);
+	request_response_end(req);
+}
+
+static void init_pid_finish(struct shard *sh, struct topic_op *op)
+{
+	(void)sh;
+	request_remote_done(op->arg);
+}
+
 int handle_InitProducerId(struct request *req, struct kreader *r)
 {
 	struct kafka_InitProducerIdRequest body;
 	if (kafka_InitProducerIdRequest_decode(r, req->api_version, &body) != 0)
 		return -1;
-	struct kafka_InitProducerIdResponse resp;
-	kafka_InitProducerIdResponse_init(&resp);
-	resp.ProducerId = -1;
-	resp.ProducerEpoch = -1;
+	struct topic_op *op = karena_alloc(&req->arena, sizeof(*op));
+	if (op == NULL)
+		return -1;
+	req->resp_body = op;
 	if (body.TransactionalId.len >= 0) {
 		/* No transaction coordinator yet (FindCoordinator is not
 		 * advertised either): a transactional producer is refused. */
-		resp.ErrorCode = KAFKA_INVALID_REQUEST;
-	} else {
-		int64_t id;
-		int rc = metadata_producer_id_alloc(req->sh->md, &id);
-		if (rc != 0) {
-			say_error("producer id allocation failed: %d", rc);
-			resp.ErrorCode = KAFKA_KAFKA_STORAGE_ERROR;
-		} else {
-			resp.ProducerId = id;
-			resp.ProducerEpoch = 0;
-		}
+		op->error = KAFKA_INVALID_REQUEST;
+		init_pid_respond(req);
+		return 0;
 	}
-	request_response_begin(req);
-	kafka_InitProducerIdResponse_encode(&req->resp, req->api_version, &resp);
-	request_response_end(req);
+	op->kind = TOPIC_OP_PRODUCER_ID;
+	op->finish = init_pid_finish;
+	op->arg = req;
+	req->remote_pending = 1;
+	req->resume = init_pid_respond;
+	shard_topic_op(req->sh, op);
 	return 0;
 }

@@ -3,12 +3,16 @@
  * with the largest timestamp, -4 earliest local) or by time (the first
  * record whose timestamp is at or after the one asked for, via the time
  * index). Only offsets below the high watermark are ever reported.
+ * Partitions of other shards are asked of their owner (an xlist each) and
+ * the answer goes out when all are back.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "handlers.h"
 #include "request.h"
 #include "shard.h"
+#include "xcall.h"
 
 #define LIST_OFFSETS_LATEST (-1)
 #define LIST_OFFSETS_EARLIEST (-2)
@@ -49,23 +53,85 @@ static void list_offsets_partition(struct plog *log, int64_t when, lo_partition 
 	out->Timestamp = ts;
 }
 
+/* One partition asked of the shard that owns it; in the request's arena. */
+struct xlist {
+	struct xcall xc;
+	struct request *req;
+	struct kuuid topic_id;
+	int32_t index;
+	int64_t when;
+	lo_partition *out;
+};
+
+static void xlist_run(struct shard *sh, struct xcall *xc)
+{
+	struct xlist *x = container_of(xc, struct xlist, xc);
+	struct topic_state *ts = shard_topic_find_id(sh, x->topic_id);
+	if (ts == NULL || x->index >= ts->n_parts || ts->parts[x->index].log == NULL)
+		x->out->ErrorCode = KAFKA_UNKNOWN_TOPIC_OR_PARTITION; /* deleted meanwhile */
+	else
+		list_offsets_partition(ts->parts[x->index].log, x->when, x->out);
+	xcall_reply(sh, xc);
+}
+
+static void xlist_done(struct shard *sh, struct xcall *xc)
+{
+	(void)sh;
+	request_remote_done(container_of(xc, struct xlist, xc)->req);
+}
+
+static void list_offsets_respond(struct request *req)
+{
+	request_response_begin(req);
+	kafka_ListOffsetsResponse_encode(&req->resp, req->api_version, req->resp_body);
+	request_response_end(req);
+}
+
+/* Answer out here, or send it to the partition's owner. */
+static void list_offsets_one(struct request *req, struct partition *p, int64_t when,
+			     lo_partition *out)
+{
+	struct shard *sh = req->sh;
+	if (p->owner == sh->id) {
+		list_offsets_partition(p->log, when, out);
+		return;
+	}
+	struct xlist *x = karena_alloc(&req->arena, sizeof(*x));
+	if (x == NULL) {
+		out->ErrorCode = KAFKA_KAFKA_STORAGE_ERROR;
+		return;
+	}
+	x->req = req;
+	x->topic_id = p->topic->meta->id;
+	x->index = p->index;
+	x->when = when;
+	x->out = out;
+	req->remote_pending++;
+	xcall_send(sh, p->owner, &x->xc, xlist_run, xlist_done);
+}
+
 int handle_ListOffsets(struct request *req, struct kreader *r)
 {
 	struct kafka_ListOffsetsRequest body;
 	if (kafka_ListOffsetsRequest_decode(r, req->api_version, &body) != 0)
 		return -1;
-	struct kafka_ListOffsetsResponse resp;
-	kafka_ListOffsetsResponse_init(&resp);
-	int32_t nt = body.Topics_count < 0 ? 0 : body.Topics_count;
-	resp.Topics = HANDLER_ARRAY(req, lo_topic, nt);
-	if (resp.Topics == NULL)
+	/* Kept in the arena: remote answers are written into it later. */
+	struct kafka_ListOffsetsResponse *resp = karena_alloc(&req->arena, sizeof(*resp));
+	if (resp == NULL)
 		return -1;
-	resp.Topics_count = nt;
+	kafka_ListOffsetsResponse_init(resp);
+	int32_t nt = body.Topics_count < 0 ? 0 : body.Topics_count;
+	resp->Topics = HANDLER_ARRAY(req, lo_topic, nt);
+	if (resp->Topics == NULL)
+		return -1;
+	resp->Topics_count = nt;
+	req->resp_body = resp;
+	req->resume = list_offsets_respond;
 	for (int32_t i = 0; i < nt; i++) {
 		const struct kafka_ListOffsetsRequest_ListOffsetsTopic *t = &body.Topics[i];
-		lo_topic *rt = &resp.Topics[i];
+		lo_topic *rt = &resp->Topics[i];
 		kafka_ListOffsetsResponse_ListOffsetsTopicResponse_init(rt);
-		rt->Name = t->Name;
+		rt->Name = handler_strdup(req, t->Name);
 		int32_t np = t->Partitions_count < 0 ? 0 : t->Partitions_count;
 		rt->Partitions = HANDLER_ARRAY(req, lo_partition, np);
 		if (rt->Partitions == NULL)
@@ -84,11 +150,10 @@ int handle_ListOffsets(struct request *req, struct kreader *r)
 				out->Offset = -1;
 				continue;
 			}
-			list_offsets_partition(p->log, tp->Timestamp, out);
+			list_offsets_one(req, p, tp->Timestamp, out);
 		}
 	}
-	request_response_begin(req);
-	kafka_ListOffsetsResponse_encode(&req->resp, req->api_version, &resp);
-	request_response_end(req);
+	if (req->remote_pending == 0)
+		list_offsets_respond(req);
 	return 0;
 }

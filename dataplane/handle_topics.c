@@ -2,11 +2,16 @@
  * CreateTopics and DeleteTopics. Every check Kafka makes that applies to a
  * single node is made here, with Kafka's error codes; replication factors
  * other than 1 are refused until replication exists.
+ *
+ * The changes themselves run on shard 0 (shard_topic_op), which owns the
+ * metadata and tells every shard; the request is answered when all of its
+ * topics are done.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "handlers.h"
+#include "node.h"
 #include "request.h"
 #include "say.h"
 #include "shard.h"
@@ -21,6 +26,17 @@ static void create_error(struct request *req, ct_result *out, int16_t code, cons
 {
 	out->ErrorCode = code;
 	out->ErrorMessage = handler_strdup(req, kstr_from(why));
+}
+
+/* A node id this process answers as (per-shard endpoints give it several).
+ * Placement, not the assignment, decides which shard a partition lands on. */
+static bool create_node_is_ours(const struct shard *sh, int32_t id)
+{
+	int32_t base = sh->cfg->node_id;
+	if (!config_per_shard_endpoints(sh->cfg))
+		return id == base;
+	return id >= base && (id - base) % SHARD_NODE_ID_STRIDE == 0 &&
+	       (id - base) / SHARD_NODE_ID_STRIDE < sh->n_shards;
 }
 
 /* Partition count from NumPartitions or from explicit assignments, which
@@ -40,7 +56,7 @@ static int create_partitions(struct request *req, const ct_req *t, int32_t *part
 			const struct kafka_CreateTopicsRequest_CreatableReplicaAssignment *a =
 				&t->Assignments[i];
 			if (a->PartitionIndex != i || a->BrokerIds_count != 1 ||
-			    a->BrokerIds[0] != cfg->node_id) {
+			    !create_node_is_ours(req->sh, a->BrokerIds[0])) {
 				create_error(req, out, KAFKA_INVALID_REPLICA_ASSIGNMENT,
 					     "Replica assignments must list partitions 0..n-1, each "
 					     "on this single broker");
@@ -135,46 +151,122 @@ static bool create_duplicate(const struct kafka_CreateTopicsRequest *body, int32
 	return false;
 }
 
-static void create_one(struct request *req, const struct kafka_CreateTopicsRequest *body,
-		       int32_t i, ct_result *out)
+/* Validate one topic; an op for shard 0 if it is to be created, else NULL
+ * (out says why not, or validateOnly). *oom on allocation failure. */
+static struct topic_op *create_one(struct request *req,
+				   const struct kafka_CreateTopicsRequest *body, int32_t i,
+				   ct_result *out, bool *oom)
 {
 	struct shard *sh = req->sh;
 	const ct_req *t = &body->Topics[i];
 	struct topic_config_entry configs[TOPIC_CONFIGS_MAX];
 	int n_configs = 0;
 	int32_t partitions = 0;
-
 	if (!metadata_topic_name_valid(t->Name)) {
 		create_error(req, out, KAFKA_INVALID_TOPIC_EXCEPTION,
 			     "Topic name is illegal: use 1 to 249 of [a-zA-Z0-9._-], not '.' or '..'");
-		return;
+		return NULL;
 	}
 	if (create_duplicate(body, i)) {
 		create_error(req, out, KAFKA_INVALID_REQUEST,
 			     "Create topics request from client contains duplicate topic names");
-		return;
+		return NULL;
 	}
 	struct topic_state *ts = shard_topic_find(sh, t->Name);
 	if (ts != NULL) {
 		char why[ERROR_MESSAGE_LEN_MAX];
 		snprintf(why, sizeof(why), "Topic '%s' already exists.", ts->meta->name);
 		create_error(req, out, KAFKA_TOPIC_ALREADY_EXISTS, why);
-		return;
+		return NULL;
 	}
 	if (create_partitions(req, t, &partitions, out) != 0 ||
 	    create_configs(req, t, configs, &n_configs, out) != 0)
-		return;
+		return NULL;
 	if (body->validateOnly) {
 		out->NumPartitions = partitions;
 		out->ReplicationFactor = 1;
+		return NULL;
+	}
+	struct topic_op *op = karena_alloc(&req->arena, sizeof(*op));
+	struct topic_config_entry *kept =
+		HANDLER_ARRAY(req, struct topic_config_entry, n_configs);
+	if (op == NULL || kept == NULL) {
+		*oom = true;
+		return NULL;
+	}
+	memcpy(kept, configs, sizeof(configs[0]) * (size_t)n_configs);
+	op->kind = TOPIC_OP_CREATE;
+	op->name = out->Name;
+	op->partitions = partitions;
+	op->configs = kept;
+	op->n_configs = n_configs;
+	return op;
+}
+
+/* The answer for a topic whose creation came back from shard 0. */
+static void create_result(struct request *req, const struct topic_op *op, ct_result *out)
+{
+	if (op->error == KAFKA_TOPIC_ALREADY_EXISTS) {
+		char why[ERROR_MESSAGE_LEN_MAX];
+		snprintf(why, sizeof(why), "Topic '%.*s' already exists.", op->name.len,
+			 op->name.ptr);
+		create_error(req, out, op->error, why);
 		return;
 	}
-	int16_t err = shard_topic_create(sh, t->Name, partitions, configs, n_configs, &ts);
-	if (err != KAFKA_NONE) {
-		create_error(req, out, err, NULL);
+	if (op->error != KAFKA_NONE) {
+		create_error(req, out, op->error, NULL);
+		return;
+	}
+	struct topic_state *ts = shard_topic_find(req->sh, op->name);
+	if (ts == NULL) {
+		create_error(req, out, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
+			     "The topic was deleted while it was being created.");
 		return;
 	}
 	create_describe(req, ts->meta, out);
+}
+
+struct create_state {
+	struct kafka_CreateTopicsResponse resp;
+	struct topic_op **ops; /* per topic, or NULL */
+};
+
+static void create_respond(struct request *req)
+{
+	struct create_state *cs = req->resp_body;
+	for (int32_t i = 0; i < cs->resp.Topics_count; i++)
+		if (cs->ops[i] != NULL)
+			create_result(req, cs->ops[i], &cs->resp.Topics[i]);
+	request_response_begin(req);
+	kafka_CreateTopicsResponse_encode(&req->resp, req->api_version, &cs->resp);
+	request_response_end(req);
+}
+
+static void topics_op_finish(struct shard *sh, struct topic_op *op)
+{
+	(void)sh;
+	request_remote_done(op->arg);
+}
+
+/* Send every op (all allocated before the first goes: once one is out the
+ * request must run to its answer); answer now if there are none. */
+static void topics_ops_send(struct request *req, struct topic_op **ops, int32_t n,
+			    void (*respond)(struct request *req))
+{
+	for (int32_t i = 0; i < n; i++)
+		if (ops[i] != NULL) {
+			ops[i]->finish = topics_op_finish;
+			ops[i]->arg = req;
+			req->remote_pending++;
+		}
+	if (req->remote_pending == 0) {
+		respond(req);
+		return;
+	}
+	req->resume = respond;
+	for (int32_t i = 0; i < n; i++)
+		if (ops[i] != NULL)
+			shard_topic_op(req->sh, ops[i]);
 }
 
 int handle_CreateTopics(struct request *req, struct kreader *r)
@@ -182,45 +274,71 @@ int handle_CreateTopics(struct request *req, struct kreader *r)
 	struct kafka_CreateTopicsRequest body;
 	if (kafka_CreateTopicsRequest_decode(r, req->api_version, &body) != 0)
 		return -1;
-	struct kafka_CreateTopicsResponse resp;
-	kafka_CreateTopicsResponse_init(&resp);
-	int32_t n = body.Topics_count < 0 ? 0 : body.Topics_count;
-	resp.Topics = HANDLER_ARRAY(req, ct_result, n);
-	if (resp.Topics == NULL)
+	struct create_state *cs = karena_alloc(&req->arena, sizeof(*cs));
+	if (cs == NULL)
 		return -1;
-	resp.Topics_count = n;
+	kafka_CreateTopicsResponse_init(&cs->resp);
+	int32_t n = body.Topics_count < 0 ? 0 : body.Topics_count;
+	cs->resp.Topics = HANDLER_ARRAY(req, ct_result, n);
+	cs->ops = HANDLER_ARRAY(req, struct topic_op *, n);
+	if (cs->resp.Topics == NULL || cs->ops == NULL)
+		return -1;
+	cs->resp.Topics_count = n;
+	req->resp_body = cs;
+	bool oom = false;
 	for (int32_t i = 0; i < n; i++) {
-		ct_result *out = &resp.Topics[i];
+		ct_result *out = &cs->resp.Topics[i];
 		kafka_CreateTopicsResponse_CreatableTopicResult_init(out);
-		out->Name = body.Topics[i].Name;
+		out->Name = handler_strdup(req, body.Topics[i].Name);
 		out->NumPartitions = -1;
 		out->ReplicationFactor = -1;
-		create_one(req, &body, i, out);
+		cs->ops[i] = create_one(req, &body, i, out, &oom);
+		if (oom)
+			return -1;
 	}
-	request_response_begin(req);
-	kafka_CreateTopicsResponse_encode(&req->resp, req->api_version, &resp);
-	request_response_end(req);
+	topics_ops_send(req, cs->ops, n, create_respond);
 	return 0;
 }
 
 typedef struct kafka_DeleteTopicsResponse_DeletableTopicResult dt_result;
 
-static void delete_one(struct request *req, struct kstr name, struct kuuid id, bool by_id,
-		       dt_result *out)
+struct delete_state {
+	struct kafka_DeleteTopicsResponse resp;
+	struct topic_op **ops;
+};
+
+static void delete_respond(struct request *req)
 {
-	struct shard *sh = req->sh;
-	struct topic_state *ts = by_id ? shard_topic_find_id(sh, id) : shard_topic_find(sh, name);
-	kafka_DeleteTopicsResponse_DeletableTopicResult_init(out);
-	out->Name = name;
-	out->TopicId = id;
-	if (ts == NULL) {
-		out->ErrorCode = by_id ? KAFKA_UNKNOWN_TOPIC_ID : KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-		return;
+	struct delete_state *ds = req->resp_body;
+	for (int32_t i = 0; i < ds->resp.Responses_count; i++) {
+		const struct topic_op *op = ds->ops[i];
+		dt_result *out = &ds->resp.Responses[i];
+		out->ErrorCode = op->error;
+		if (op->error == KAFKA_NONE) {
+			/* Answer with the name and id as they were. */
+			out->Name = kstr_from(op->deleted_name);
+			out->TopicId = op->deleted_id;
+		}
 	}
-	/* Answer with the name and id as they were (the metadata goes away). */
-	out->Name = handler_strdup(req, kstr_from(ts->meta->name));
-	out->TopicId = ts->meta->id;
-	out->ErrorCode = shard_topic_delete(sh, ts);
+	request_response_begin(req);
+	kafka_DeleteTopicsResponse_encode(&req->resp, req->api_version, &ds->resp);
+	request_response_end(req);
+}
+
+static struct topic_op *delete_one(struct request *req, struct kstr name, struct kuuid id,
+				   bool by_id, dt_result *out)
+{
+	kafka_DeleteTopicsResponse_DeletableTopicResult_init(out);
+	out->Name = handler_strdup(req, name);
+	out->TopicId = id;
+	struct topic_op *op = karena_alloc(&req->arena, sizeof(*op));
+	if (op == NULL)
+		return NULL;
+	op->kind = TOPIC_OP_DELETE;
+	op->name = out->Name;
+	op->id = id;
+	op->by_id = by_id;
+	return op;
 }
 
 int handle_DeleteTopics(struct request *req, struct kreader *r)
@@ -228,27 +346,32 @@ int handle_DeleteTopics(struct request *req, struct kreader *r)
 	struct kafka_DeleteTopicsRequest body;
 	if (kafka_DeleteTopicsRequest_decode(r, req->api_version, &body) != 0)
 		return -1;
-	struct kafka_DeleteTopicsResponse resp;
-	kafka_DeleteTopicsResponse_init(&resp);
+	struct delete_state *ds = karena_alloc(&req->arena, sizeof(*ds));
+	if (ds == NULL)
+		return -1;
+	kafka_DeleteTopicsResponse_init(&ds->resp);
 	bool v6 = req->api_version >= 6;
 	int32_t n = v6 ? body.Topics_count : body.TopicNames_count;
 	if (n < 0)
 		n = 0;
-	resp.Responses = HANDLER_ARRAY(req, dt_result, n);
-	if (resp.Responses == NULL)
+	ds->resp.Responses = HANDLER_ARRAY(req, dt_result, n);
+	ds->ops = HANDLER_ARRAY(req, struct topic_op *, n);
+	if (ds->resp.Responses == NULL || ds->ops == NULL)
 		return -1;
-	resp.Responses_count = n;
+	ds->resp.Responses_count = n;
+	req->resp_body = ds;
 	for (int32_t i = 0; i < n; i++) {
+		dt_result *out = &ds->resp.Responses[i];
 		if (v6) {
 			const struct kafka_DeleteTopicsRequest_DeleteTopicState *t = &body.Topics[i];
-			delete_one(req, t->Name, t->TopicId, t->Name.len < 0, &resp.Responses[i]);
+			ds->ops[i] = delete_one(req, t->Name, t->TopicId, t->Name.len < 0, out);
 		} else {
 			struct kuuid zero = { { 0 } };
-			delete_one(req, body.TopicNames[i], zero, false, &resp.Responses[i]);
+			ds->ops[i] = delete_one(req, body.TopicNames[i], zero, false, out);
 		}
+		if (ds->ops[i] == NULL)
+			return -1;
 	}
-	request_response_begin(req);
-	kafka_DeleteTopicsResponse_encode(&req->resp, req->api_version, &resp);
-	request_response_end(req);
+	topics_ops_send(req, ds->ops, n, delete_respond);
 	return 0;
 }

@@ -1,11 +1,19 @@
 /*
  * placement: which shard owns a partition.
  *
- * A stable hash of (topic name, partition index) mapped onto the shard
- * count with jump consistent hashing (Lamping and Veach, 2014): the same
- * inputs give the same shard on every host and every restart, partitions
- * spread evenly, and going from N to N+1 shards moves only about 1/(N+1)
- * of them. Pure functions: any thread may call them.
+ * A topic's partitions are dealt round the shards in order, starting at a
+ * shard chosen by a stable hash of the topic name: partition p of topic t
+ * goes to (hash(t) + p) mod N. Every topic is spread as evenly as its
+ * partition count allows (a 16-partition topic on 2 shards is exactly 8 and
+ * 8; a hash per partition gave 11 and 5), and the starting offset keeps
+ * many small topics from all landing on shard 0. The same inputs give the
+ * same shard on every host and every restart.
+ *
+ * Changing the shard count moves most partitions to another shard, which
+ * costs nothing but a re-open: every shard reads the same data directory,
+ * so no data moves.
+ *
+ * Pure functions: any thread may call them.
  */
 #ifndef SLUICE_PLACEMENT_H
 #define SLUICE_PLACEMENT_H
@@ -14,18 +22,11 @@
 
 #include "kafka/kafka_wire.h"
 
-/* 64-bit FNV-1a of the topic name followed by the partition index (as 4
- * big-endian bytes), finished with a 64-bit mixer so that consecutive
- * partitions of one topic land far apart. */
-uint64_t placement_key(struct kstr topic, int32_t partition);
+/* 64-bit FNV-1a of the topic name, finished with a 64-bit mixer so that
+ * similar names start on different shards. */
+uint64_t placement_topic_key(struct kstr topic);
 
-/* Jump consistent hash of key onto [0, n_shards). n_shards >= 1. */
-int32_t placement_jump(uint64_t key, int32_t n_shards);
-
-/* The owning shard of a partition. */
-static inline int32_t placement_shard(struct kstr topic, int32_t partition, int32_t n_shards)
-{
-	return placement_jump(placement_key(topic, partition), n_shards);
-}
+/* The owning shard of a partition. n_shards >= 1, partition >= 0. */
+int32_t placement_shard(struct kstr topic, int32_t partition, int32_t n_shards);
 
 #endif

@@ -55,8 +55,27 @@ static struct request *request_get(struct shard *sh, struct conn *c)
 	return req;
 }
 
+static int64_t request_footprint(const struct request *req)
+{
+	return (int64_t)(sizeof(*req) + req->arena.cap_bytes + req->resp.cap + req->read_cap);
+}
+
+void request_mem_sync(struct request *req)
+{
+	int64_t now = request_footprint(req);
+	shard_mem_charge(&req->sh->mem, now - req->mem_charged);
+	req->mem_charged = now;
+}
+
+void request_remote_done(struct request *req)
+{
+	if (--req->remote_pending == 0 && req->resume != NULL)
+		req->resume(req);
+}
+
 static void request_free(struct request *req)
 {
+	shard_mem_charge(&req->sh->mem, -req->mem_charged);
 	karena_free(&req->arena);
 	kw_free(&req->resp);
 	free(req->read_buf);
@@ -76,7 +95,9 @@ void request_free_all(struct shard *sh)
 void request_release(struct request *req)
 {
 	struct shard *sh = req->sh;
-	if (sh->n_free_requests >= REQUEST_FREE_MAX) {
+	/* Near its budget the shard keeps no idle memory: pooled requests
+	 * hold arenas and buffers. */
+	if (sh->n_free_requests >= REQUEST_FREE_MAX || sh->mem.used > sh->mem.low) {
 		request_free(req);
 		return;
 	}
@@ -94,7 +115,10 @@ void request_release(struct request *req)
 	}
 	req->ready = req->no_response = req->parked = false;
 	req->pending_waits = 0;
-	req->produce_resp = req->fetch_state = NULL;
+	req->remote_pending = 0;
+	req->resume = NULL;
+	req->produce_failed = false;
+	req->resp_body = req->fetch_state = NULL;
 	req->wait_next = req->wait_prev = NULL;
 	req->read_used = 0;
 	if (req->read_cap > FETCH_READ_BUF_KEEP_BYTES) {
@@ -102,6 +126,7 @@ void request_release(struct request *req)
 		req->read_buf = NULL;
 		req->read_cap = 0;
 	}
+	request_mem_sync(req);
 	req->conn = NULL;
 	req->next = sh->free_requests;
 	sh->free_requests = req;
@@ -169,6 +194,7 @@ void request_response_end(struct request *req)
 		return;
 	}
 	kw_patch_int32(w, 0, (int32_t)(kw_total_len(w) - 4));
+	request_mem_sync(req);
 	req->ready = true;
 	conn_response_ready(req->conn);
 }
@@ -252,5 +278,6 @@ int request_handle_frame(struct conn *c, const uint8_t *frame, size_t len)
 		request_release(req);
 		return -1;
 	}
+	request_mem_sync(req);
 	return 0;
 }

@@ -38,11 +38,21 @@ struct request {
 
 	struct karena arena;
 	struct kwriter resp;
+	int64_t mem_charged; /* this request's memory, as charged to the shard budget */
 
-	/* Produce: partitions still waiting for durability, and the response
-	 * being assembled. */
+	/* Parts sent to other shards (xcall) and not back yet; the request
+	 * (and its connection) stays allocated until they are. resume runs
+	 * when the last one is back. */
+	int remote_pending;
+	void (*resume)(struct request *req);
+
+	/* An answer that waits (for durability, other shards, shard 0): the
+	 * decoded response being assembled, in the arena. */
+	void *resp_body;
+	/* Produce: partitions still waiting for durability or their owner. */
 	int pending_waits;
-	void *produce_resp;
+	int16_t produce_acks;
+	bool produce_failed; /* some partition failed (acks=0 closes the connection) */
 
 	/* Fetch: parked until data, timeout or shutdown. */
 	void *fetch_state;
@@ -65,6 +75,12 @@ void request_response_begin(struct request *req);
 void request_response_end(struct request *req);
 /* Mark a request that gets no response (acks=0) as finished. */
 void request_finish_silently(struct request *req);
+
+/* Charge the change in this request's memory to the shard budget. */
+void request_mem_sync(struct request *req);
+
+/* A part of req that was sent to another shard is back. */
+void request_remote_done(struct request *req);
 
 /* Return a sent request to the shard. */
 void request_release(struct request *req);

@@ -7,6 +7,13 @@
 
 enum say_level say_min_level = SAY_INFO;
 
+static __thread int say_shard = -1;
+
+void say_set_shard(int shard)
+{
+	say_shard = shard;
+}
+
 static const char *const say_level_names[] = { "debug", "info", "warn", "error" };
 
 void say(enum say_level level, const char *fmt, ...)
@@ -25,6 +32,10 @@ void say(enum say_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s.%03ldZ %-5s %s\n", stamp, ts.tv_nsec / 1000000,
-		say_level_names[level], line);
+	if (say_shard >= 0)
+		fprintf(stderr, "%s.%03ldZ %-5s [s%d] %s\n", stamp, ts.tv_nsec / 1000000,
+			say_level_names[level], say_shard, line);
+	else
+		fprintf(stderr, "%s.%03ldZ %-5s %s\n", stamp, ts.tv_nsec / 1000000,
+			say_level_names[level], line);
 }

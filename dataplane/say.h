@@ -10,6 +10,10 @@ enum say_level { SAY_DEBUG, SAY_INFO, SAY_WARN, SAY_ERROR };
 
 extern enum say_level say_min_level;
 
+/* Lines logged by this thread name its shard ("[s1]"); -1 (the default,
+ * the main thread) names none. */
+void say_set_shard(int shard);
+
 void say(enum say_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define say_debug(...) say(SAY_DEBUG, __VA_ARGS__)

@@ -1,6 +1,7 @@
 /*
- * shard: the per-core loop, its listener, and its table of topics and
- * partitions. See shard.h.
+ * shard: the per-core loop, its listener, signals, cross-shard wake-ups,
+ * the memory budget and shutdown. Topic tables are in shard_topics.c. See
+ * shard.h.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -10,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
 #include "kafka/kafka_errors.h"
+#include "node.h"
 #include "request.h"
 #include "say.h"
 #include "shard.h"
@@ -24,217 +27,47 @@
 #define SHARD_DRAIN_TIMEOUT_MS 10000
 /* Longest sleep of an idle loop: bounds how late interval flushes run. */
 #define SHARD_IDLE_WAIT_MS 100
+/* Budget hysteresis, in percent of the limit: reading pauses above high
+ * and resumes below low, so a shard near its budget does not flap. */
+#define SHARD_MEM_HIGH_PCT 85
+#define SHARD_MEM_LOW_PCT 60
 
-static int64_t monotonic_ms(void)
+static int64_t monotonic_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static uint32_t hash_bytes(const void *p, size_t n)
+struct io_uring_sqe *shard_sqe(struct shard *sh)
 {
-	const uint8_t *b = p;
-	uint32_t h = 2166136261u; /* FNV-1a */
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 16777619u;
-	return h;
-}
-
-/* ---- topics and partitions ---- */
-
-struct topic_state *shard_topic_find(struct shard *sh, struct kstr name)
-{
-	if (name.len <= 0)
-		return NULL;
-	uint32_t b = hash_bytes(name.ptr, (size_t)name.len) & (TOPIC_TABLE_BUCKETS - 1);
-	for (struct topic_state *ts = sh->topics_by_name[b]; ts != NULL; ts = ts->by_name_next)
-		if (kstr_eq_cstr(name, ts->meta->name))
-			return ts;
-	return NULL;
-}
-
-struct topic_state *shard_topic_find_id(struct shard *sh, struct kuuid id)
-{
-	uint32_t b = hash_bytes(id.b, sizeof(id.b)) & (TOPIC_TABLE_BUCKETS - 1);
-	for (struct topic_state *ts = sh->topics_by_id[b]; ts != NULL; ts = ts->by_id_next)
-		if (memcmp(ts->meta->id.b, id.b, sizeof(id.b)) == 0)
-			return ts;
-	return NULL;
-}
-
-struct partition *shard_partition_find(struct shard *sh, struct kstr topic, int32_t index)
-{
-	struct topic_state *ts = shard_topic_find(sh, topic);
-	if (ts == NULL || index < 0 || index >= ts->meta->partitions)
-		return NULL;
-	return &ts->parts[index];
-}
-
-static void partition_on_advance(void *arg, struct plog *log)
-{
-	struct partition *p = arg;
-	(void)log;
-	produce_waits_advance(p->sh, p);
-	p->sh->fetch_recheck = true;
-}
-
-static void topic_log_config(const struct shard *sh, const struct topic *t, struct log_config *lc)
-{
-	memset(lc, 0, sizeof(*lc));
-	lc->segment_bytes = t->segment_bytes;
-	lc->index_interval_bytes = t->index_interval_bytes;
-	lc->flush = (enum flush_mode)sh->cfg->flush;
-	lc->flush_interval_ms = sh->cfg->flush_interval_ms;
-}
-
-static void topic_state_free(struct topic_state *ts)
-{
-	free(ts->parts);
-	free(ts);
-}
-
-int shard_topic_attach(struct shard *sh, const struct topic *t, struct topic_state **out)
-{
-	struct topic_state *ts = calloc(1, sizeof(*ts));
-	if (ts == NULL)
-		return -ENOMEM;
-	ts->meta = t;
-	ts->n_parts = t->partitions;
-	ts->parts = calloc((size_t)t->partitions, sizeof(ts->parts[0]));
-	if (ts->parts == NULL) {
-		free(ts);
-		return -ENOMEM;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&sh->ring);
+	if (sqe == NULL) {
+		/* Submission queue full: hand what is queued to the kernel. */
+		io_uring_submit(&sh->ring);
+		sqe = io_uring_get_sqe(&sh->ring);
 	}
-	struct log_config lc;
-	topic_log_config(sh, t, &lc);
-	for (int32_t i = 0; i < t->partitions; i++) {
-		struct partition *p = &ts->parts[i];
-		char dir[PATH_MAX + TOPIC_NAME_LEN_MAX + 16];
-		snprintf(dir, sizeof(dir), "%s/%s-%d", sh->cfg->data_dir, t->name, i);
-		int err = 0;
-		p->sh = sh;
-		p->topic = ts;
-		p->index = i;
-		p->log = plog_open(dir, &lc, &err);
-		if (p->log == NULL) {
-			say_error("cannot open partition log %s: %s", dir, strerror(-err));
-			for (int32_t j = 0; j < i; j++)
-				plog_close(ts->parts[j].log);
-			topic_state_free(ts);
-			return err;
-		}
-		plog_set_listener(p->log, partition_on_advance, p);
-	}
-	uint32_t bn = hash_bytes(t->name, strlen(t->name)) & (TOPIC_TABLE_BUCKETS - 1);
-	uint32_t bi = hash_bytes(t->id.b, sizeof(t->id.b)) & (TOPIC_TABLE_BUCKETS - 1);
-	ts->by_name_next = sh->topics_by_name[bn];
-	sh->topics_by_name[bn] = ts;
-	ts->by_id_next = sh->topics_by_id[bi];
-	sh->topics_by_id[bi] = ts;
-	if (out != NULL)
-		*out = ts;
-	return 0;
+	return sqe;
 }
 
-static void shard_topic_unlink(struct shard *sh, struct topic_state *ts)
+/* ---- listener ---- */
+
+/* The port this shard listens on: shard.endpoints=shared has one listener
+ * (shard 0) that hands connections out; per-shard gives shard i port+i. */
+static int32_t shard_listen_port(const struct shard *sh)
 {
-	uint32_t bn = hash_bytes(ts->meta->name, strlen(ts->meta->name)) & (TOPIC_TABLE_BUCKETS - 1);
-	uint32_t bi = hash_bytes(ts->meta->id.b, sizeof(ts->meta->id.b)) & (TOPIC_TABLE_BUCKETS - 1);
-	for (struct topic_state **pp = &sh->topics_by_name[bn]; *pp; pp = &(*pp)->by_name_next)
-		if (*pp == ts) {
-			*pp = ts->by_name_next;
-			break;
-		}
-	for (struct topic_state **pp = &sh->topics_by_id[bi]; *pp; pp = &(*pp)->by_id_next)
-		if (*pp == ts) {
-			*pp = ts->by_id_next;
-			break;
-		}
+	if (config_per_shard_endpoints(sh->cfg))
+		return sh->cfg->listen_port + sh->id;
+	return sh->id == 0 ? sh->cfg->listen_port : -1;
 }
 
-int16_t shard_topic_create(struct shard *sh, struct kstr name, int32_t partitions,
-			   const struct topic_config_entry *configs, int n_configs,
-			   struct topic_state **out)
-{
-	const struct topic *t;
-	int rc = metadata_topic_create(sh->md, name, partitions, configs, n_configs, &t);
-	if (rc == -EEXIST)
-		return KAFKA_TOPIC_ALREADY_EXISTS;
-	if (rc != 0) {
-		say_error("create topic %.*s: %s", name.len, name.ptr, strerror(-rc));
-		return rc == -ENOSPC ? KAFKA_POLICY_VIOLATION : KAFKA_KAFKA_STORAGE_ERROR;
-	}
-	rc = shard_topic_attach(sh, t, out);
-	if (rc != 0) {
-		metadata_topic_delete(sh->md, name);
-		return KAFKA_KAFKA_STORAGE_ERROR;
-	}
-	say_info("created topic %s (%d partitions, id %02x%02x%02x%02x...)", t->name,
-		 t->partitions, t->id.b[0], t->id.b[1], t->id.b[2], t->id.b[3]);
-	return KAFKA_NONE;
-}
-
-int16_t shard_topic_delete(struct shard *sh, struct topic_state *ts)
-{
-	char name[TOPIC_NAME_LEN_MAX + 1];
-	snprintf(name, sizeof(name), "%s", ts->meta->name);
-
-	/* Logs first, metadata last: a crash in between leaves a topic with
-	 * empty logs (consistent, deletable again), never a deleted topic whose
-	 * old data would reappear under a re-created name. */
-	shard_topic_unlink(sh, ts);
-	for (struct partition **pp = &sh->dirty_head; *pp;) {
-		if ((*pp)->topic == ts)
-			*pp = (*pp)->dirty_next;
-		else
-			pp = &(*pp)->dirty_next;
-	}
-	for (struct partition **pp = &sh->sync_head; *pp;) {
-		if ((*pp)->topic == ts)
-			*pp = (*pp)->sync_next;
-		else
-			pp = &(*pp)->sync_next;
-	}
-	for (int32_t i = 0; i < ts->n_parts; i++) {
-		struct partition *p = &ts->parts[i];
-		produce_waits_fail_all(sh, p, KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
-		/* p is freed below while the log may still complete a write:
-		 * it must not call back into p. */
-		plog_set_listener(p->log, NULL, NULL);
-		int err = plog_delete(p->log);
-		if (err != 0)
-			say_warn("delete topic %s partition %d: %s", name, i, strerror(-err));
-	}
-	topic_state_free(ts);
-	sh->fetch_recheck = true;
-
-	int rc = metadata_topic_delete(sh->md, kstr_from(name));
-	if (rc != 0) {
-		say_error("delete topic %s: metadata: %s", name, strerror(-rc));
-		return KAFKA_KAFKA_STORAGE_ERROR;
-	}
-	say_info("deleted topic %s", name);
-	return KAFKA_NONE;
-}
-
-void shard_partition_dirty(struct shard *sh, struct partition *p)
-{
-	if (p->dirty)
-		return;
-	p->dirty = true;
-	p->dirty_next = sh->dirty_head;
-	sh->dirty_head = p;
-}
-/* ---- listener and signals ---- */
-
-static int listener_open(const struct broker_config *cfg, int *fd_out)
+static int listener_open(const struct broker_config *cfg, int32_t port_no, int *fd_out)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *res = NULL;
 	char port[16];
-	snprintf(port, sizeof(port), "%d", cfg->listen_port);
+	snprintf(port, sizeof(port), "%d", port_no);
 	int rc = getaddrinfo(cfg->listen_host, port, &hints, &res);
 	if (rc != 0) {
 		say_error("listeners: cannot resolve %s: %s", cfg->listen_host, gai_strerror(rc));
@@ -252,8 +85,7 @@ static int listener_open(const struct broker_config *cfg, int *fd_out)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
 		rc = -errno;
-		say_error("cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port,
-			  strerror(errno));
+		say_error("cannot listen on %s:%d: %s", cfg->listen_host, port_no, strerror(errno));
 		close(fd);
 		freeaddrinfo(res);
 		return rc;
@@ -261,17 +93,6 @@ static int listener_open(const struct broker_config *cfg, int *fd_out)
 	freeaddrinfo(res);
 	*fd_out = fd;
 	return 0;
-}
-
-struct io_uring_sqe *shard_sqe(struct shard *sh)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&sh->ring);
-	if (sqe == NULL) {
-		/* Submission queue full: hand what is queued to the kernel. */
-		io_uring_submit(&sh->ring);
-		sqe = io_uring_get_sqe(&sh->ring);
-	}
-	return sqe;
 }
 
 static void shard_accept_done(struct uring_op *op, int res, uint32_t flags);
@@ -293,20 +114,73 @@ static void shard_accept_arm(struct shard *sh)
 	sh->accept_armed = true;
 }
 
+/* A connection accepted on the shared port, handed to another shard. */
+struct conn_handoff {
+	struct xcall xc;
+	int fd;
+};
+
+/* Count a new connection against max.connections (process-wide: an
+ * atomic, but only touched at accept and close). False: closed. */
+static bool conn_admit(struct shard *sh, int fd)
+{
+	if (sh->stopping) {
+		close(fd);
+		return false;
+	}
+	if (atomic_fetch_add(&sh->node->n_conns, 1) >= sh->cfg->max_connections) {
+		atomic_fetch_sub(&sh->node->n_conns, 1);
+		say_warn("max.connections (%d) reached: closing a new connection",
+			 sh->cfg->max_connections);
+		close(fd);
+		return false;
+	}
+	return true;
+}
+
+static void conn_adopt(struct shard *sh, int fd)
+{
+	sh->stats.conns_accepted++;
+	conn_start(sh, fd);
+}
+
+static void conn_handoff_run(struct shard *sh, struct xcall *x)
+{
+	struct conn_handoff *h = container_of(x, struct conn_handoff, xc);
+	conn_adopt(sh, h->fd);
+	free(h);
+}
+
+/* Spread shared-port connections over the shards in turn: counts stay even
+ * however the clients' addresses hash. */
+static void shard_handoff(struct shard *sh, int fd)
+{
+	int target = sh->next_handoff;
+	sh->next_handoff = (sh->next_handoff + 1) % sh->n_shards;
+	if (target == sh->id) {
+		conn_adopt(sh, fd);
+		return;
+	}
+	struct conn_handoff *h = malloc(sizeof(*h));
+	if (h == NULL) {
+		conn_adopt(sh, fd);
+		return;
+	}
+	h->fd = fd;
+	xcall_send(sh, target, &h->xc, conn_handoff_run, NULL);
+}
+
 static void shard_accept_done(struct uring_op *op, int res, uint32_t flags)
 {
 	struct shard *sh = container_of(op, struct shard, accept_op);
 	if (!(flags & IORING_CQE_F_MORE))
 		sh->accept_armed = false;
 	if (res >= 0) {
-		if (sh->stopping || sh->n_conns >= sh->cfg->max_connections) {
-			if (!sh->stopping)
-				say_warn("max.connections (%d) reached: closing a new connection",
-					 sh->cfg->max_connections);
-			close(res);
-		} else {
-			sh->stats.conns_accepted++;
-			conn_start(sh, res);
+		if (conn_admit(sh, res)) {
+			if (config_per_shard_endpoints(sh->cfg))
+				conn_adopt(sh, res);
+			else
+				shard_handoff(sh, res);
 		}
 	} else if (res == -EMFILE || res == -ENFILE) {
 		/* Out of file descriptors: stop accepting for a while rather
@@ -323,10 +197,14 @@ static void shard_accept_done(struct uring_op *op, int res, uint32_t flags)
 	shard_accept_arm(sh);
 }
 
+/* ---- signals (shard 0), doorbell, stats ---- */
+
 static void shard_signal_done(struct uring_op *op, int res, uint32_t flags);
 
 static void shard_signal_arm(struct shard *sh)
 {
+	if (sh->signal_fd < 0)
+		return;
 	struct io_uring_sqe *sqe = shard_sqe(sh);
 	if (sqe == NULL)
 		return;
@@ -334,16 +212,80 @@ static void shard_signal_arm(struct shard *sh)
 	uring_op_prep(sqe, &sh->signal_op);
 }
 
+/* Wake every shard (stop or stats requests): they check on their turn. */
+static void node_wake_all(struct node *n)
+{
+	uint64_t one = 1;
+	for (int i = 0; i < n->n_shards; i++)
+		if (write(n->shards[i]->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			say_warn("waking shard %d: %s", i, strerror(errno));
+}
+
+static void shard_signal_done(struct uring_op *op, int res, uint32_t flags)
+{
+	struct shard *sh = container_of(op, struct shard, signal_op);
+	(void)flags;
+	if (res == (int)sizeof(sh->siginfo)) {
+		if (sh->siginfo.ssi_signo == SIGUSR1) {
+			atomic_fetch_add(&sh->node->stats_gen, 1);
+		} else {
+			say_info("signal %u: stopping", sh->siginfo.ssi_signo);
+			atomic_store(&sh->node->stop, true);
+			node_wake_all(sh->node);
+			return;
+		}
+		node_wake_all(sh->node);
+	}
+	shard_signal_arm(sh);
+}
+
+static void shard_wake_done(struct uring_op *op, int res, uint32_t flags);
+
+static void shard_wake_arm(struct shard *sh)
+{
+	if (sh->wake_armed)
+		return;
+	struct io_uring_sqe *sqe = shard_sqe(sh);
+	if (sqe == NULL)
+		return;
+	io_uring_prep_read(sqe, sh->wake_fd, &sh->wake_buf, sizeof(sh->wake_buf), 0);
+	uring_op_prep(sqe, &sh->wake_op);
+	sh->wake_armed = true;
+}
+
+static void shard_wake_done(struct uring_op *op, int res, uint32_t flags)
+{
+	struct shard *sh = container_of(op, struct shard, wake_op);
+	(void)res;
+	(void)flags;
+	sh->wake_armed = false;
+	shard_wake_arm(sh);
+}
+
 static void shard_stats_print(const struct shard *sh)
 {
 	const struct shard_stats *s = &sh->stats;
+	int queued = 0;
+	for (int i = 0; i < sh->n_shards; i++)
+		if (i != sh->id)
+			queued += (int)spsc_count(node_ring(sh->node, i, sh->id));
 	say_info("shard %d: requests=%llu bytes_in=%llu bytes_out=%llu batches=%llu "
-		 "flushes=%llu conns=%d accepted=%llu closed=%llu protocol_errors=%llu",
+		 "flushes=%llu conns=%d accepted=%llu closed=%llu protocol_errors=%llu "
+		 "xcalls_sent=%llu xcalls_received=%llu xcall_overflows=%llu doorbells=%llu "
+		 "produce_forwarded=%llu fetch_forwarded=%llu fetch_notifies=%llu "
+		 "xcall_queue=%d xcalls_outstanding=%d parked_fetches=%d mem_used=%lld "
+		 "mem_limit=%lld mem_pauses=%llu turns=%llu sleeps=%llu",
 		 sh->id, (unsigned long long)s->requests, (unsigned long long)s->bytes_in,
 		 (unsigned long long)s->bytes_out, (unsigned long long)s->batches,
 		 (unsigned long long)s->flushes, sh->n_conns,
 		 (unsigned long long)s->conns_accepted, (unsigned long long)s->conns_closed,
-		 (unsigned long long)s->protocol_errors);
+		 (unsigned long long)s->protocol_errors, (unsigned long long)s->xcalls_sent,
+		 (unsigned long long)s->xcalls_received, (unsigned long long)s->xcall_overflows,
+		 (unsigned long long)s->doorbells, (unsigned long long)s->produce_forwarded,
+		 (unsigned long long)s->fetch_forwarded, (unsigned long long)s->fetch_notifies,
+		 queued, sh->x_outstanding, sh->n_fetch_waiters, (long long)sh->mem.used,
+		 (long long)sh->mem.limit, (unsigned long long)sh->mem.pauses,
+		 (unsigned long long)s->turns, (unsigned long long)s->sleeps);
 }
 
 static void shard_stop(struct shard *sh)
@@ -363,32 +305,81 @@ static void shard_stop(struct shard *sh)
 	conn_close_all(sh);
 }
 
-static void shard_signal_done(struct uring_op *op, int res, uint32_t flags)
+/* ---- fetch watch notifications ---- */
+
+static void shard_notify_run(struct shard *sh, struct xcall *x)
 {
-	struct shard *sh = container_of(op, struct shard, signal_op);
-	(void)flags;
-	if (res == (int)sizeof(sh->siginfo)) {
-		if (sh->siginfo.ssi_signo == SIGUSR1) {
-			shard_stats_print(sh);
-		} else {
-			say_info("signal %u: stopping", sh->siginfo.ssi_signo);
-			shard_stop(sh);
-			return;
-		}
-	}
-	shard_signal_arm(sh);
+	sh->fetch_recheck = true;
+	sh->stats.fetch_notifies++;
+	xcall_reply(sh, x);
 }
 
-int shard_init(struct shard *sh, int id, const struct broker_config *cfg, struct metadata *md)
+static void shard_notify_done(struct shard *sh, struct xcall *x)
 {
-	memset(sh, 0, sizeof(*sh));
+	sh->notify_busy[x->dst] = false;
+}
+
+/* Tell shards with fetches parked on partitions of ours that moved. One
+ * message per shard in flight; a shard whose message is still out keeps its
+ * bit and is told again once it answered. */
+static void shard_notify_send(struct shard *sh)
+{
+	uint64_t mask = sh->notify_mask;
+	while (mask != 0) {
+		int dst = __builtin_ctzll(mask);
+		mask &= mask - 1;
+		if (sh->notify_busy[dst])
+			continue;
+		sh->notify_busy[dst] = true;
+		sh->notify_mask &= ~(1ull << dst);
+		xcall_send(sh, dst, sh->notify_x[dst], shard_notify_run, shard_notify_done);
+	}
+}
+
+/* ---- init ---- */
+
+static int shard_fds_open(struct shard *sh)
+{
+	sh->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sh->wake_fd < 0)
+		return -errno;
+	if (sh->id == 0) {
+		sigset_t mask;
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGINT);
+		sigaddset(&mask, SIGTERM);
+		sigaddset(&mask, SIGUSR1);
+		sh->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
+		if (sh->signal_fd < 0)
+			return -errno;
+	}
+	int32_t port = shard_listen_port(sh);
+	return port < 0 ? 0 : listener_open(sh->cfg, port, &sh->listen_fd);
+}
+
+static void shard_mem_init(struct shard *sh)
+{
+	const struct broker_config *cfg = sh->cfg;
+	/* The provided receive buffers are mapped at start-up and never
+	 * change; the rest of the budget is for memory that comes and goes. */
+	int64_t fixed = (int64_t)cfg->recv_buffers * cfg->recv_buffer_bytes;
+	sh->mem.limit = cfg->memory_per_shard_bytes - fixed;
+	sh->mem.high = sh->mem.limit / 100 * SHARD_MEM_HIGH_PCT;
+	sh->mem.low = sh->mem.limit / 100 * SHARD_MEM_LOW_PCT;
+}
+
+int shard_init(struct shard *sh, int id, struct node *node)
+{
 	sh->id = id;
-	sh->cfg = cfg;
-	sh->md = md;
-	sh->listen_fd = -1;
-	sh->signal_fd = -1;
+	sh->node = node;
+	sh->n_shards = node->n_shards;
+	sh->cfg = node->cfg;
+	sh->listen_fd = sh->signal_fd = sh->wake_fd = -1;
 	sh->accept_op.done = shard_accept_done;
 	sh->signal_op.done = shard_signal_done;
+	sh->wake_op.done = shard_wake_done;
+	shard_mem_init(sh);
+	say_set_shard(id);
 
 	struct io_uring_params p = { 0 };
 	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
@@ -402,31 +393,29 @@ int shard_init(struct shard *sh, int id, const struct broker_config *cfg, struct
 		say_error("io_uring_queue_init: %s", strerror(-rc));
 		return rc;
 	}
-
+	sh->ring_ready = true;
 	rc = net_shard_init(sh);
 	if (rc != 0)
 		return rc;
-
-	for (int i = 0; i < metadata_topic_count(md); i++) {
-		rc = shard_topic_attach(sh, metadata_topic_at(md, i), NULL);
+	for (int i = 0; i < sh->n_shards; i++) {
+		sh->notify_x[i] = calloc(1, sizeof(struct xcall));
+		if (sh->notify_x[i] == NULL)
+			return -ENOMEM;
+	}
+	int owned = 0;
+	for (int i = 0; i < metadata_topic_count(node->md); i++) {
+		struct topic_state *ts;
+		rc = shard_topic_attach(sh, metadata_topic_at(node->md, i), &ts);
 		if (rc != 0)
 			return rc;
+		owned += ts->n_owned;
 	}
-
-	rc = listener_open(cfg, &sh->listen_fd);
-	if (rc != 0)
-		return rc;
-
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGUSR1);
-	sh->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (sh->signal_fd < 0)
-		return -errno;
-	return 0;
+	if (sh->n_shards > 1)
+		say_info("shard %d owns %d partitions", id, owned);
+	return shard_fds_open(sh);
 }
+
+/* ---- group commit ---- */
 
 static void shard_sync_owed(struct shard *sh, struct partition *p)
 {
@@ -491,17 +480,49 @@ static int64_t shard_next_sync_ms(struct shard *sh)
 	return best;
 }
 
+/* ---- the loop ---- */
+
+static void shard_mem_check(struct shard *sh)
+{
+	struct shard_mem *m = &sh->mem;
+	if (!m->paused && m->used > m->high) {
+		m->paused = true;
+		m->pauses++;
+		say_debug("memory budget: %lld of %lld bytes in use: pausing reads",
+			  (long long)m->used, (long long)m->limit);
+	} else if (m->paused && m->used < m->low) {
+		m->paused = false;
+		conn_resume_all(sh);
+	}
+}
+
+/* Nothing of ours in flight: no connections, no writes, no calls. */
 static bool shard_drained(struct shard *sh)
 {
-	if (sh->n_conns > 0 || sh->dirty_head != NULL || sh->accept_armed)
+	if (sh->n_conns > 0 || sh->dirty_head != NULL || sh->accept_armed ||
+	    sh->x_outstanding > 0 || xcall_queued(sh) || xcall_incoming(sh))
 		return false;
-	for (int b = 0; b < TOPIC_TABLE_BUCKETS; b++)
-		for (struct topic_state *ts = sh->topics_by_name[b]; ts; ts = ts->by_name_next)
-			for (int32_t i = 0; i < ts->n_parts; i++) {
-				struct plog *l = ts->parts[i].log;
-				if (plog_error(l) == 0 && !plog_idle(l))
-					return false;
-			}
+	for (struct topic_state *ts = sh->topics_head; ts != NULL; ts = ts->list_next)
+		for (int32_t i = 0; i < ts->n_parts; i++) {
+			struct plog *l = ts->parts[i].log;
+			if (l != NULL && plog_error(l) == 0 && !plog_idle(l))
+				return false;
+		}
+	return true;
+}
+
+/* Shutdown ends when every shard is drained at once: until then a drained
+ * shard keeps answering calls from the others. */
+static bool node_drained(struct shard *sh)
+{
+	struct node *n = sh->node;
+	bool mine = shard_drained(sh);
+	atomic_store(&n->drained[sh->id], mine);
+	if (!mine)
+		return false;
+	for (int i = 0; i < n->n_shards; i++)
+		if (!atomic_load(&n->drained[i]))
+			return false;
 	return true;
 }
 
@@ -517,29 +538,81 @@ static int64_t shard_wait_ms(struct shard *sh)
 		if (d < wait)
 			wait = d < 0 ? 0 : d;
 	}
-	if (sh->dirty_head != NULL)
+	if (sh->dirty_head != NULL || sh->notify_mask != 0 || xcall_queued(sh))
 		wait = 0;
+	if (sh->stopping && wait > 10)
+		wait = 10; /* shutdown polls the other shards' drained flags */
+	if (wait > 0 && sh->cfg->shard_poll_us > 0 &&
+	    sh->now_us - sh->idle_since_us < sh->cfg->shard_poll_us)
+		wait = 0; /* busy-poll a while before sleeping */
 	return wait;
+}
+
+/* Announce the sleep, then look for messages once more: a sender either
+ * sees us asleep (and rings) or we see its message here. */
+static int64_t shard_sleep_begin(struct shard *sh, int64_t wait_ms)
+{
+	if (wait_ms == 0 || sh->n_shards == 1)
+		return wait_ms;
+	atomic_store_explicit(&sh->sleeping, true, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (xcall_incoming(sh)) {
+		atomic_store_explicit(&sh->sleeping, false, memory_order_relaxed);
+		return 0;
+	}
+	sh->stats.sleeps++;
+	return wait_ms;
+}
+
+static void shard_turn_end(struct shard *sh)
+{
+	shard_flush_dirty(sh);
+	shard_flush_owed(sh);
+	fetch_recheck_all(sh, sh->fetch_recheck);
+	sh->fetch_recheck = false;
+	shard_notify_send(sh);
+	conn_reap(sh);
+	shard_mem_check(sh);
+	shard_accept_arm(sh); /* after an out-of-fds pause */
+	xcall_ring_doorbells(sh);
+}
+
+static void shard_turn_checks(struct shard *sh)
+{
+	struct node *n = sh->node;
+	if (!sh->stopping && atomic_load_explicit(&n->stop, memory_order_relaxed))
+		shard_stop(sh);
+	uint32_t gen = atomic_load_explicit(&n->stats_gen, memory_order_relaxed);
+	if (gen != sh->stats_gen) {
+		sh->stats_gen = gen;
+		shard_stats_print(sh);
+	}
 }
 
 int shard_run(struct shard *sh)
 {
 	int64_t stop_deadline = -1;
-	sh->now_ms = monotonic_ms();
+	sh->now_us = monotonic_us();
+	sh->now_ms = sh->now_us / 1000;
+	sh->idle_since_us = sh->now_us;
 	shard_accept_arm(sh);
 	shard_signal_arm(sh);
+	shard_wake_arm(sh);
 
 	for (;;) {
-		int64_t wait_ms = shard_wait_ms(sh);
+		int64_t wait_ms = shard_sleep_begin(sh, shard_wait_ms(sh));
 		struct __kernel_timespec ts = { .tv_sec = wait_ms / 1000,
 						.tv_nsec = (wait_ms % 1000) * 1000000 };
 		struct io_uring_cqe *cqe;
 		int rc = io_uring_submit_and_wait_timeout(&sh->ring, &cqe, 1, &ts, NULL);
+		atomic_store_explicit(&sh->sleeping, false, memory_order_relaxed);
 		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
 			say_error("io_uring_submit_and_wait: %s", strerror(-rc));
 			return rc;
 		}
-		sh->now_ms = monotonic_ms();
+		sh->now_us = monotonic_us();
+		sh->now_ms = sh->now_us / 1000;
+		sh->stats.turns++;
 
 		unsigned head, n = 0;
 		io_uring_for_each_cqe(&sh->ring, head, cqe) {
@@ -548,18 +621,17 @@ int shard_run(struct shard *sh)
 				break;
 		}
 		io_uring_cq_advance(&sh->ring, n);
+		int ran = xcall_poll(sh);
+		if (n > 0 || ran > 0)
+			sh->idle_since_us = sh->now_us;
 
-		shard_flush_dirty(sh);
-		shard_flush_owed(sh);
-		fetch_recheck_all(sh, sh->fetch_recheck);
-		sh->fetch_recheck = false;
-		conn_reap(sh);
-		shard_accept_arm(sh); /* after an out-of-fds pause */
+		shard_turn_checks(sh);
+		shard_turn_end(sh);
 
 		if (sh->stopping) {
 			if (stop_deadline < 0)
 				stop_deadline = sh->now_ms + SHARD_DRAIN_TIMEOUT_MS;
-			if (shard_drained(sh))
+			if (node_drained(sh))
 				break;
 			if (sh->now_ms > stop_deadline) {
 				say_warn("shutdown: gave up waiting for in-flight writes");
@@ -573,23 +645,18 @@ int shard_run(struct shard *sh)
 
 void shard_destroy(struct shard *sh)
 {
-	for (int b = 0; b < TOPIC_TABLE_BUCKETS; b++) {
-		struct topic_state *ts = sh->topics_by_name[b];
-		while (ts != NULL) {
-			struct topic_state *next = ts->by_name_next;
-			for (int32_t i = 0; i < ts->n_parts; i++)
-				if (ts->parts[i].log != NULL)
-					plog_close(ts->parts[i].log);
-			topic_state_free(ts);
-			ts = next;
-		}
-		sh->topics_by_name[b] = NULL;
-	}
+	shard_topics_free(sh);
 	request_free_all(sh);
 	if (sh->listen_fd >= 0)
 		close(sh->listen_fd);
 	if (sh->signal_fd >= 0)
 		close(sh->signal_fd);
-	net_shard_destroy(sh);
-	io_uring_queue_exit(&sh->ring);
+	if (sh->ring_ready) {
+		net_shard_destroy(sh);
+		io_uring_queue_exit(&sh->ring);
+	}
+	if (sh->wake_fd >= 0)
+		close(sh->wake_fd);
+	for (int i = 0; i < sh->n_shards; i++)
+		free(sh->notify_x[i]);
 }

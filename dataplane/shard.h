@@ -3,17 +3,26 @@
  * partitions and their logs, and runs every request to completion.
  *
  * A loop turn: submit what is queued and wait for completions (or the next
- * timer), dispatch a burst of completions (network reads run the requests
- * they complete, appending to logs), then group-commit: every log appended to
- * in the turn gets one write and one fdatasync. Parked fetches are
- * re-evaluated when a high watermark moved or their wait ran out.
+ * timer, or a doorbell from another shard), dispatch a burst of completions
+ * (network reads run the requests they complete), run the calls other shards
+ * sent (xcall.h), then group-commit: every log appended to in the turn gets
+ * one write and one fdatasync. Parked fetches are re-evaluated when a high
+ * watermark moved or their wait ran out.
+ *
+ * Partitions belong to shards by placement.h's hash of topic and partition.
+ * Every shard knows every topic (so it can route and describe them) but
+ * opens only the logs it owns; a request that touches another shard's
+ * partition sends that part there as an xcall and answers once every part
+ * is back.
  *
  * Threading: every function here runs on the shard's own thread and takes
- * the shard explicitly; nothing in a shard is touched by another thread.
+ * the shard explicitly; nothing in a shard is touched by another thread
+ * except through xcalls and the atomics marked in node.h and here.
  */
 #ifndef SLUICE_SHARD_H
 #define SLUICE_SHARD_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/signalfd.h>
@@ -26,16 +35,21 @@
 #include "metadata.h"
 #include "storage/log.h"
 #include "storage/uring_op.h"
+#include "xcall.h"
 
 struct shard;
 struct conn;
 struct request;
+struct node;
+struct xproduce;
 
-/* A produce request waiting for its bytes to become durable in one
- * partition. Lives in the request's arena; queued on the partition in offset
- * order (appends are in order, so a FIFO is sorted). */
+/* A produce waiting for its bytes to become durable in one partition.
+ * Queued on the partition in offset order (appends are in order, so a FIFO
+ * is sorted). A local produce's wait lives in its request's arena; one
+ * forwarded from another shard is that request's message (x). */
 struct durable_wait {
-	struct request *req;
+	struct request *req;  /* local produce, or NULL */
+	struct xproduce *x;   /* forwarded produce, or NULL */
 	int64_t offset_needed; /* high watermark that makes the batch durable */
 	int16_t *error_code;   /* where to record a failure */
 	struct durable_wait *next;
@@ -45,19 +59,27 @@ struct partition {
 	struct shard *sh;
 	struct topic_state *topic;
 	int32_t index;
-	struct plog *log;
+	int32_t owner;                   /* shard that owns the log */
+	struct plog *log;                /* owner only; NULL elsewhere */
 	bool dirty;                      /* appended to in this turn */
 	struct partition *dirty_next;
 	bool sync_owed;                  /* flush=interval: an fdatasync is due later */
 	struct partition *sync_next;
 	struct durable_wait *waits_head, *waits_tail;
+	uint64_t watchers;               /* shards with a fetch parked on this partition */
+	int64_t mem_charged;             /* unwritten bytes charged to the shard budget */
 };
 
+/* A topic as one shard sees it: every shard has every topic, with the logs
+ * of the partitions it owns. */
 struct topic_state {
-	const struct topic *meta; /* owned by metadata */
+	const struct topic *meta; /* owned by metadata; lives until every shard detached */
 	struct partition *parts;  /* [n_parts] */
 	int32_t n_parts;
+	int32_t n_owned;
+	bool deleting;            /* shard 0: a delete is being broadcast */
 	struct topic_state *by_name_next, *by_id_next;
+	struct topic_state *list_next, *list_prev; /* creation order */
 };
 
 #define TOPIC_TABLE_BUCKETS 16384
@@ -80,29 +102,86 @@ static inline void shard_mem_charge(struct shard_mem *m, int64_t delta)
 	m->used += delta;
 }
 
+/* Counters: plain increments by the owning thread; printed on SIGUSR1 and
+ * at exit (a torn read from another thread would only misprint). */
 struct shard_stats {
 	uint64_t requests, bytes_in, bytes_out, batches, records_appended_bytes, fetch_bytes;
 	uint64_t flushes, conns_accepted, conns_closed, protocol_errors;
+	uint64_t xcalls_sent, xcalls_received, xcall_overflows, doorbells;
+	uint64_t produce_forwarded, fetch_forwarded, fetch_notifies;
+	uint64_t turns, sleeps;
+};
+
+/* Admin work done by shard 0, which owns the metadata: topic creation and
+ * deletion (broadcast to every shard) and producer ids. The caller owns
+ * the op until finish runs on the caller's shard. */
+enum topic_op_kind { TOPIC_OP_CREATE, TOPIC_OP_DELETE, TOPIC_OP_PRODUCER_ID };
+
+struct topic_op {
+	struct xcall xc;
+	enum topic_op_kind kind;
+	/* in */
+	struct kstr name;      /* create, delete by name (memory owned by the caller) */
+	struct kuuid id;       /* delete by id */
+	bool by_id;
+	int32_t partitions;
+	const struct topic_config_entry *configs;
+	int n_configs;
+	/* out */
+	int16_t error;
+	const struct topic *topic;  /* create: the new topic */
+	struct kuuid deleted_id;    /* delete: what was deleted */
+	char deleted_name[TOPIC_NAME_LEN_MAX + 1];
+	int64_t producer_id;
+	/* caller */
+	void (*finish)(struct shard *sh, struct topic_op *op);
+	void *arg;
+	/* shard 0 */
+	int acks_pending;
+	void *bcast;
 };
 
 struct shard {
 	int id;
+	struct node *node;
+	int n_shards;
 	struct io_uring ring;
+	bool ring_ready;
 	const struct broker_config *cfg;
-	struct metadata *md;
 	int64_t now_ms; /* CLOCK_MONOTONIC ms, refreshed each turn */
+	int64_t now_us;
 
 	struct topic_state *topics_by_name[TOPIC_TABLE_BUCKETS];
 	struct topic_state *topics_by_id[TOPIC_TABLE_BUCKETS];
+	struct topic_state *topics_head, *topics_tail;
+	int n_topics;
 
-	int listen_fd;
-	struct uring_op accept_op;
-	bool accept_armed;
+	int listen_fd;      /* shared port: shard 0 only; per-shard: every shard */
+	int listen_fd2;     /* per-shard mode, shard 0: the shared bootstrap port too */
+	struct uring_op accept_op, accept_op2;
+	bool accept_armed, accept_armed2;
+	int next_handoff;   /* round robin over shards for shared-port connections */
 
-	int signal_fd;
+	int signal_fd;      /* shard 0 only */
 	struct uring_op signal_op;
 	struct signalfd_siginfo siginfo;
 	bool stopping;
+	uint32_t stats_gen;
+
+	/* Cross-shard calls (xcall.c). */
+	_Alignas(64) _Atomic bool sleeping;
+	int wake_fd;
+	struct uring_op wake_op;
+	uint64_t wake_buf;
+	bool wake_armed;
+	struct xcall *xq_head[SHARDS_MAX], *xq_tail[SHARDS_MAX];
+	struct xcall *self_head, *self_tail;
+	uint64_t xwake_mask;
+	int x_outstanding;      /* calls sent, not answered yet */
+	uint64_t notify_mask;   /* shards to tell that a watched partition moved */
+	struct xcall *notify_x[SHARDS_MAX]; /* one per target, reused */
+	bool notify_busy[SHARDS_MAX];
+	int64_t idle_since_us;
 
 	struct conn *conns;         /* open */
 	struct conn *closing_conns; /* closed, freed by conn_reap */
@@ -111,6 +190,7 @@ struct shard {
 	struct partition *dirty_head;     /* logs to group-commit this turn */
 	struct partition *sync_head;      /* flush=interval: logs owed an fdatasync */
 	struct request *fetch_waiters;    /* parked fetches, doubly linked */
+	int n_fetch_waiters;
 	bool fetch_recheck;               /* a high watermark moved this turn */
 	uint64_t fetch_pass;              /* fetch_recheck_all passes so far */
 
@@ -122,23 +202,26 @@ struct shard {
 	struct net_shard net;
 };
 
-/* Start-up and shutdown (main thread, before/after the loop). */
-int shard_init(struct shard *sh, int id, const struct broker_config *cfg, struct metadata *md);
-int shard_run(struct shard *sh); /* returns when SIGINT/SIGTERM arrive and work has drained */
+/* Shard thread: set up (on the shard's own thread: its io_uring belongs to
+ * the thread that creates it), run until stopped and drained, tear down. */
+int shard_init(struct shard *sh, int id, struct node *node);
+int shard_run(struct shard *sh);
 void shard_destroy(struct shard *sh);
 
-/* Topics and partitions of this shard. */
+/* Topics and partitions as this shard sees them (shard_topics.c). */
 struct topic_state *shard_topic_find(struct shard *sh, struct kstr name);
 struct topic_state *shard_topic_find_id(struct shard *sh, struct kuuid id);
 struct partition *shard_partition_find(struct shard *sh, struct kstr topic, int32_t index);
-/* Make a metadata topic live on this shard: open its partition logs. */
+/* Make a topic live on this shard: table entry, logs of owned partitions. */
 int shard_topic_attach(struct shard *sh, const struct topic *t, struct topic_state **out);
-/* Create a topic (metadata + logs). Returns 0 or a Kafka error code (> 0). */
-int16_t shard_topic_create(struct shard *sh, struct kstr name, int32_t partitions,
-			   const struct topic_config_entry *configs, int n_configs,
-			   struct topic_state **out);
-/* Delete a topic: fail its waiters, delete its logs, then the metadata. */
-int16_t shard_topic_delete(struct shard *sh, struct topic_state *ts);
+/* Forget a topic on this shard: fail its waiters, delete its owned logs. */
+void shard_topic_detach(struct shard *sh, struct topic_state *ts);
+void shard_topics_free(struct shard *sh);
+
+/* Start an admin op on shard 0; op->finish runs on sh when it is done. */
+void shard_topic_op(struct shard *sh, struct topic_op *op);
+/* Fire-and-forget auto-creation (a Produce to a missing topic). */
+void shard_topic_autocreate(struct shard *sh, struct kstr name);
 
 /* An SQE on the shard's ring; submits queued ones first if the queue is
  * full. NULL only if the kernel will not take any. */
@@ -146,5 +229,8 @@ struct io_uring_sqe *shard_sqe(struct shard *sh);
 
 /* Mark a partition appended-to in this turn (group commit at turn end). */
 void shard_partition_dirty(struct shard *sh, struct partition *p);
+
+/* Kafka node id of the broker endpoint that serves partition p. */
+int32_t shard_leader_id(const struct shard *sh, const struct partition *p);
 
 #endif

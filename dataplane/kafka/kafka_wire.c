@@ -63,6 +63,7 @@ void karena_init(struct karena *a, size_t chunk_bytes, size_t limit_bytes)
 	a->head = a->cur = NULL;
 	a->chunk_bytes = chunk_bytes ? chunk_bytes : 4096;
 	a->used_bytes = 0;
+	a->cap_bytes = 0;
 	a->limit_bytes = limit_bytes;
 }
 
@@ -84,6 +85,7 @@ static struct karena_chunk *karena_chunk_for(struct karena *a, size_t size)
 		return NULL;
 	c->cap = cap;
 	c->used = 0;
+	a->cap_bytes += sizeof(*c) + cap;
 	if (a->cur) {
 		c->next = a->cur->next;
 		a->cur->next = c;
@@ -130,6 +132,7 @@ void karena_free(struct karena *a)
 	}
 	a->head = a->cur = NULL;
 	a->used_bytes = 0;
+	a->cap_bytes = 0;
 }
 
 /* ---- reader ----------------------------------------------------------- */

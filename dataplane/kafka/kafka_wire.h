@@ -88,6 +88,7 @@ struct karena {
 	struct karena_chunk *cur;  /* the chunk allocations come from now */
 	size_t chunk_bytes;        /* size of a regular chunk */
 	size_t used_bytes;         /* handed out since the last reset */
+	size_t cap_bytes;          /* held in chunks (memory accounting) */
 	size_t limit_bytes;        /* karena_alloc fails past this; 0: no limit */
 };
 
