@@ -140,6 +140,12 @@ static bool conn_admit(struct shard *sh, int fd)
 
 static void conn_adopt(struct shard *sh, int fd)
 {
+	if (sh->stopping) {
+		/* Handed over while the node began to stop. */
+		atomic_fetch_sub(&sh->node->n_conns, 1);
+		close(fd);
+		return;
+	}
 	sh->stats.conns_accepted++;
 	conn_start(sh, fd);
 }
