@@ -18,18 +18,19 @@
  * than this gets a buffer of its own, rounded up to WBUF_ALIGN). 256 KiB holds
  * a turn's worth of typical produce traffic for one partition; several
  * buffers of one segment go out in one writev, so a bigger turn still costs
- * one write and one fdatasync. */
+ * one write and one fdatasync. A shard's write-buffer pool is carved into
+ * buffers of this size; 2 MiB hugepages hold exactly eight. */
 #define WBUF_BYTES (256 * 1024)
 
 /* Buffers are 4 KiB aligned and sized in 4 KiB multiples so that O_DIRECT
  * writes (a later change) can use them unchanged. */
 #define WBUF_ALIGN 4096
 
-/* Idle buffers a log keeps for reuse (2 MiB). At full produce rate a turn
- * fills several buffers while the previous chain is in flight; with fewer
- * kept, each turn freed and re-faulted fresh pages (seen as page faults in
- * a profile). The shard-wide hugepage pool will replace this. */
-#define WBUF_POOL_KEEP 8
+/* Buffers in one write-buffer pool (struct bufpool): 64 Ki x 256 KiB =
+ * 16 GiB, past any sane share of a host's memory for one shard's unwritten
+ * data (each log stops at PLOG_PENDING_BYTES_MAX anyway). Bounds the header
+ * array allocated with the pool and keeps counts in 32 bits. */
+#define BUFPOOL_BUFS_MAX (64 * 1024)
 
 /* Bytes appended to a log but not yet written (pending plus in flight).
  * Past this plog_append answers PLOG_ERR_BUFFER_FULL: the disk is not keeping

@@ -31,6 +31,11 @@ int64_t plog_start_offset(const struct plog *l)
 	return l->segs[0]->base_offset;
 }
 
+uint64_t plog_unwritten_bytes(const struct plog *l)
+{
+	return l->unwritten_bytes;
+}
+
 int plog_error(const struct plog *l)
 {
 	return l->err;
@@ -76,6 +81,9 @@ void plog_fail(struct plog *l, int err)
 	if (l->err != 0)
 		return;
 	l->err = err < 0 ? err : -EIO;
+	/* Nothing of an offline log is written any more: its buffers go back
+	 * now, not at close, since other logs draw from the same pool. */
+	plog_wbufs_drop(l);
 	plog_notify(l);
 }
 
@@ -137,7 +145,7 @@ void plog_free(struct plog *l)
 	for (uint32_t i = 0; i < l->n_segs; i++)
 		segment_free(l->segs[i]);
 	free(l->segs);
-	plog_wbufs_free(l);
+	plog_wbufs_drop(l);
 	producer_state_free(&l->producers);
 	free(l->dir);
 	free(l);
@@ -182,6 +190,7 @@ static int plog_flush_sync(struct plog *l)
 			b = wbuf_list_pop(&l->pending);
 			rc = pwrite_all(s->log_fd, b->data, b->len, b->file_pos);
 			l->stats.bytes_written += b->len;
+			l->unwritten_bytes -= b->len;
 			plog_wbuf_release(l, b);
 		}
 		if (rc == 0)

@@ -42,6 +42,7 @@
 
 #include "storage/batch.h"
 
+struct bufpool;
 struct plog;
 
 enum flush_mode { FLUSH_ALWAYS, FLUSH_INTERVAL, FLUSH_NONE };
@@ -54,6 +55,9 @@ struct log_config {
 	enum flush_mode flush;
 	int64_t flush_interval_ms;    /* FLUSH_INTERVAL: at most one fdatasync per
 				       * interval */
+	struct bufpool *pool;         /* the shard's write buffers, shared by its
+				       * logs (it must outlive them); NULL
+				       * (tests, tools): each buffer malloc'ed */
 };
 
 /* plog_append's answers besides 0 and the errors below. */
@@ -66,7 +70,8 @@ enum plog_err {
 	PLOG_ERR_OUT_OF_ORDER_SEQUENCE = -1001,  /* OUT_OF_ORDER_SEQUENCE_NUMBER */
 	PLOG_ERR_INVALID_PRODUCER_EPOCH = -1002, /* INVALID_PRODUCER_EPOCH */
 	PLOG_ERR_STORAGE = -1003,     /* log offline after an I/O error: KAFKA_STORAGE_ERROR */
-	PLOG_ERR_BUFFER_FULL = -1004, /* PLOG_PENDING_BYTES_MAX not yet written; retry later */
+	PLOG_ERR_BUFFER_FULL = -1004, /* PLOG_PENDING_BYTES_MAX not yet written, or
+				       * the pool has no buffer free; retry later */
 };
 
 struct plog_append_result {
@@ -110,7 +115,10 @@ struct plog *plog_open(const char *dir, const struct log_config *cfg, int *err_o
  * the in-memory indexes and the end offset advance. Nothing is written:
  * plog_flush does that. Rolls to a new segment first if the batch would
  * pass segment_bytes (writing the producer snapshot, blocking, once per
- * roll). now_ms is reserved for LogAppendTime and time-based rolls.
+ * roll). A new write buffer, when one is needed, comes from cfg.pool and
+ * goes back when the write carrying it completes; with the pool empty the
+ * answer is PLOG_ERR_BUFFER_FULL and nothing changed (not even the roll).
+ * now_ms is reserved for LogAppendTime and time-based rolls.
  * Returns 0 (res filled), PLOG_DUPLICATE (res->base_offset = original),
  * or a PLOG_ERR_*. Never blocks on I/O except at a roll. */
 int plog_append(struct plog *l, const uint8_t *batch, size_t len, const struct batch_hdr *h,
@@ -150,6 +158,11 @@ void plog_set_listener(struct plog *l, void (*on_advance)(void *arg, struct plog
 int64_t plog_high_watermark(const struct plog *l);
 int64_t plog_end_offset(const struct plog *l);   /* next offset to assign */
 int64_t plog_start_offset(const struct plog *l); /* first offset kept */
+
+/* Bytes appended and not yet written (pending, or in the chain in flight):
+ * what the log holds in write buffers besides their unused tails. 0 once
+ * the log is offline (its unwritten data is dropped). */
+uint64_t plog_unwritten_bytes(const struct plog *l);
 
 /* 0, or the sticky -errno that took the log offline. */
 int plog_error(const struct plog *l);

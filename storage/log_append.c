@@ -1,11 +1,11 @@
 /*
  * log_append: the hot path. An append checks the producer, copies the
  * batch into the tail write buffer with the broker's fields patched in and
- * updates the in-memory indexes. No syscall, no allocation once the buffer
- * pool is warm; the only I/O is the producer snapshot at a segment roll.
+ * updates the in-memory indexes. No syscall, and no allocation when the log
+ * draws its buffers from the shard's pool (log_config.pool) and the batch
+ * fits one; the only I/O is the producer snapshot at a segment roll.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "storage/log_int.h"
@@ -32,77 +32,32 @@ struct wbuf *wbuf_list_pop(struct wbuf_list *list)
 	return b;
 }
 
-static void wbuf_destroy(struct wbuf *b)
-{
-	free(b->data);
-	free(b);
-}
-
-/* A buffer with room for len bytes: from the pool if a standard one does,
- * else a new one (a batch larger than WBUF_BYTES gets its own, rounded up
- * to WBUF_ALIGN so O_DIRECT can take it later). */
+/* A buffer with room for len bytes: from the shard's pool when the log
+ * has one (NULL when it is empty), else allocated for this log alone. */
 static struct wbuf *plog_wbuf_get(struct plog *l, size_t len)
 {
-	if (len <= WBUF_BYTES && l->free_bufs != NULL) {
-		struct wbuf *b = l->free_bufs;
-		l->free_bufs = b->next;
-		l->n_free_bufs--;
-		return b;
-	}
-	size_t cap = len > WBUF_BYTES ? len : WBUF_BYTES;
-	cap = (cap + WBUF_ALIGN - 1) / WBUF_ALIGN * WBUF_ALIGN;
-	struct wbuf *b = calloc(1, sizeof(*b));
-	if (b == NULL)
-		return NULL;
-	b->data = aligned_alloc(WBUF_ALIGN, cap);
-	if (b->data == NULL) {
-		free(b);
-		return NULL;
-	}
-	b->cap = (uint32_t)cap;
-	return b;
+	if (l->cfg.pool != NULL)
+		return bufpool_get(l->cfg.pool, len);
+	return wbuf_new(len);
 }
 
 void plog_wbuf_release(struct plog *l, struct wbuf *b)
 {
-	if (b->cap != WBUF_BYTES || l->n_free_bufs >= WBUF_POOL_KEEP) {
-		wbuf_destroy(b);
-		return;
-	}
-	b->next = l->free_bufs;
-	l->free_bufs = b;
-	l->n_free_bufs++;
+	if (l->cfg.pool != NULL)
+		bufpool_put(l->cfg.pool, b);
+	else
+		wbuf_free(b);
 }
 
-void plog_wbufs_free(struct plog *l)
+void plog_wbufs_drop(struct plog *l)
 {
+	VERIFY(!l->chain.busy);
 	struct wbuf *b;
 	while ((b = wbuf_list_pop(&l->pending)) != NULL)
-		wbuf_destroy(b);
+		plog_wbuf_release(l, b);
 	while ((b = wbuf_list_pop(&l->chain.bufs)) != NULL)
-		wbuf_destroy(b);
-	while ((b = l->free_bufs) != NULL) {
-		l->free_bufs = b->next;
-		wbuf_destroy(b);
-	}
-	l->n_free_bufs = 0;
-}
-
-/* Where the next len bytes of segment s go: the tail buffer if it holds
- * s's data and has room, else a fresh buffer starting at s's end. */
-static struct wbuf *plog_reserve(struct plog *l, struct segment *s, size_t len)
-{
-	struct wbuf *t = l->pending.tail;
-	if (t != NULL && t->seg == s && t->cap - t->len >= len)
-		return t;
-	t = plog_wbuf_get(l, len);
-	if (t == NULL)
-		return NULL;
-	t->seg = s;
-	t->file_pos = s->size;
-	t->len = 0;
-	wbuf_list_push(&l->pending, t);
-	return t;
+		plog_wbuf_release(l, b);
+	l->unwritten_bytes = 0;
 }
 
 /* Start a new segment at the end offset. Its files are created only when
@@ -127,6 +82,31 @@ static int plog_roll(struct plog *l)
 		producer_snapshot_prune(l->dir, PRODUCER_SNAPSHOTS_KEPT);
 	l->stats.rolls++;
 	return 0;
+}
+
+/* Where the next len bytes go: the tail buffer if it holds the active
+ * segment's data and has room, else a fresh buffer starting at the
+ * segment's end, rolling to a new segment first if roll. The buffer is
+ * taken before the roll, so a shard whose pool is empty turns the append
+ * away without having rolled. NULL: no buffer (or no memory to roll). */
+static struct wbuf *plog_reserve(struct plog *l, size_t len, bool roll)
+{
+	struct wbuf *t = l->pending.tail;
+	if (!roll && t != NULL && t->seg == plog_active(l) && t->cap - t->len >= len)
+		return t;
+	t = plog_wbuf_get(l, len);
+	if (t == NULL)
+		return NULL;
+	if (roll && plog_roll(l) != 0) {
+		plog_wbuf_release(l, t);
+		return NULL;
+	}
+	struct segment *s = plog_active(l);
+	t->seg = s;
+	t->file_pos = s->size;
+	t->len = 0;
+	wbuf_list_push(&l->pending, t);
+	return t;
 }
 
 /* The idempotent-producer verdict, as plog_append's return value. */
@@ -166,17 +146,16 @@ int plog_append(struct plog *l, const uint8_t *batch, size_t len, const struct b
 			return rc;
 	}
 	/* One batch is always accepted into an empty queue, however large,
-	 * or a batch bigger than the limit could never be appended. */
+	 * or a batch bigger than the limit could never be appended (as long
+	 * as a buffer can be had: see plog_reserve). */
 	if (l->unwritten_bytes > 0 && l->unwritten_bytes + len > PLOG_PENDING_BYTES_MAX)
 		return PLOG_ERR_BUFFER_FULL;
-	if (!segment_fits(plog_active(l), (int64_t)len, h->last_offset_delta,
-			  l->cfg.segment_bytes) &&
-	    plog_roll(l) != 0)
-		return PLOG_ERR_BUFFER_FULL; /* out of memory: retriable */
-	struct segment *s = plog_active(l);
-	struct wbuf *b = plog_reserve(l, s, len);
+	bool roll = !segment_fits(plog_active(l), (int64_t)len, h->last_offset_delta,
+				  l->cfg.segment_bytes);
+	struct wbuf *b = plog_reserve(l, len, roll);
 	if (b == NULL)
-		return PLOG_ERR_BUFFER_FULL;
+		return PLOG_ERR_BUFFER_FULL; /* pool empty or out of memory: retriable */
+	struct segment *s = plog_active(l);
 
 	int64_t base = l->end_offset;
 	uint8_t *dst = b->data + b->len;

@@ -13,6 +13,7 @@
 
 #include <sys/uio.h>
 
+#include "storage/bufpool.h"
 #include "storage/limits.h"
 #include "storage/log.h"
 #include "storage/producer_state.h"
@@ -22,17 +23,6 @@
 #define PLOG_CLEAN_MARKER ".sluice_cleanshutdown"
 #define PLOG_DELETE_SUFFIX "-delete" /* of a directory renamed by plog_delete */
 #define PLOG_DELETE_SUFFIX_LEN (sizeof(PLOG_DELETE_SUFFIX) - 1)
-
-/* A write buffer: bytes appended to one segment, contiguous in its file
- * from file_pos. 4 KiB aligned (see WBUF_ALIGN). */
-struct wbuf {
-	struct wbuf *next;
-	struct segment *seg;
-	int64_t file_pos;
-	int64_t end_offset; /* log end offset after its last batch */
-	uint32_t len, cap;
-	uint8_t *data;
-};
 
 struct wbuf_list {
 	struct wbuf *head, *tail;
@@ -86,8 +76,6 @@ struct plog {
 
 	struct wbuf_list pending;  /* appended, not yet in a chain */
 	uint64_t unwritten_bytes;  /* pending + in the chain */
-	struct wbuf *free_bufs;    /* pool of WBUF_BYTES buffers */
-	uint32_t n_free_bufs;
 
 	struct plog_chain chain;
 	struct plog_op ops[PLOG_OP_COUNT];
@@ -111,8 +99,12 @@ static inline struct segment *plog_active(const struct plog *l)
 /* log_append.c */
 void wbuf_list_push(struct wbuf_list *list, struct wbuf *b);
 struct wbuf *wbuf_list_pop(struct wbuf_list *list);
+/* Give a buffer back to where it came from (the pool, or free it). */
 void plog_wbuf_release(struct plog *l, struct wbuf *b);
-void plog_wbufs_free(struct plog *l);
+/* Release every buffer the log holds, pending or in its chain, unwritten:
+ * for a log going offline or being freed. The chain must not be in
+ * flight. */
+void plog_wbufs_drop(struct plog *l);
 
 /* log_flush.c */
 void plog_ops_init(struct plog *l);

@@ -1,0 +1,125 @@
+/*
+ * bufpool: see bufpool.h. A free list threaded through the headers; a
+ * buffer is the pool's when its header lies inside hdrs[], so a put needs
+ * no lookup and no flag.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/bufpool.h"
+#include "storage/limits.h"
+#include "storage/verify.h"
+
+/* hugemem regions are at least 4 KiB aligned, so every buffer carved at a
+ * multiple of WBUF_BYTES is WBUF_ALIGN aligned. */
+_Static_assert(WBUF_BYTES % WBUF_ALIGN == 0, "buffers must stay aligned");
+_Static_assert(4096 % WBUF_ALIGN == 0, "hugemem's alignment must cover WBUF_ALIGN");
+_Static_assert(BATCH_BYTES_MAX <= UINT32_MAX - WBUF_ALIGN, "wbuf cap is 32 bits");
+
+int bufpool_init(struct bufpool *p, size_t bytes, enum hugemem_policy policy)
+{
+	memset(p, 0, sizeof(*p));
+	size_t n = bytes / WBUF_BYTES;
+	if (n == 0 || n > BUFPOOL_BUFS_MAX)
+		return -EINVAL;
+	p->hdrs = calloc(n, sizeof(*p->hdrs));
+	if (p->hdrs == NULL)
+		return -ENOMEM;
+	int rc = hugemem_map(&p->mem, n * WBUF_BYTES, policy);
+	if (rc != 0) {
+		free(p->hdrs);
+		p->hdrs = NULL;
+		return rc;
+	}
+	uint8_t *base = p->mem.base;
+	/* Pushed from the top down, so buffers go out from the bottom of the
+	 * region first: a lightly used pool touches the fewest pages. */
+	for (size_t i = n; i-- > 0;) {
+		struct wbuf *b = &p->hdrs[i];
+		b->data = base + i * WBUF_BYTES;
+		b->cap = WBUF_BYTES;
+		b->next = p->free;
+		p->free = b;
+	}
+	p->total = p->n_free = (uint32_t)n;
+	return 0;
+}
+
+void bufpool_destroy(struct bufpool *p)
+{
+	VERIFY(p->n_free == p->total && p->oversize_bytes == 0);
+	hugemem_unmap(&p->mem);
+	free(p->hdrs);
+	memset(p, 0, sizeof(*p));
+}
+
+static bool bufpool_owns(const struct bufpool *p, const struct wbuf *b)
+{
+	uintptr_t a = (uintptr_t)b, lo = (uintptr_t)p->hdrs;
+	return a >= lo && a < lo + (uintptr_t)p->total * sizeof(*b);
+}
+
+struct wbuf *bufpool_get(struct bufpool *p, size_t len)
+{
+	if (len > WBUF_BYTES) {
+		struct wbuf *big = wbuf_new(len);
+		if (big != NULL)
+			p->oversize_bytes += big->cap;
+		return big;
+	}
+	struct wbuf *b = p->free;
+	if (b == NULL) {
+		p->exhausted++;
+		return NULL;
+	}
+	p->free = b->next;
+	p->n_free--;
+	b->next = NULL;
+	b->seg = NULL;
+	b->len = 0;
+	return b;
+}
+
+void bufpool_put(struct bufpool *p, struct wbuf *b)
+{
+	if (!bufpool_owns(p, b)) {
+		VERIFY(p->oversize_bytes >= b->cap);
+		p->oversize_bytes -= b->cap;
+		wbuf_free(b);
+		return;
+	}
+	/* More buffers back than exist: a buffer was put twice. */
+	VERIFY(p->n_free < p->total);
+	b->next = p->free;
+	p->free = b;
+	p->n_free++;
+}
+
+uint64_t bufpool_in_use_bytes(const struct bufpool *p)
+{
+	return (uint64_t)(p->total - p->n_free) * WBUF_BYTES;
+}
+
+struct wbuf *wbuf_new(size_t len)
+{
+	ASSERT(len <= BATCH_BYTES_MAX);
+	size_t cap = len > WBUF_BYTES ? len : WBUF_BYTES;
+	cap = (cap + WBUF_ALIGN - 1) / WBUF_ALIGN * WBUF_ALIGN;
+	struct wbuf *b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return NULL;
+	b->data = aligned_alloc(WBUF_ALIGN, cap);
+	if (b->data == NULL) {
+		free(b);
+		return NULL;
+	}
+	b->cap = (uint32_t)cap;
+	return b;
+}
+
+void wbuf_free(struct wbuf *b)
+{
+	free(b->data);
+	free(b);
+}
