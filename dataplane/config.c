@@ -43,7 +43,7 @@ static const struct config_entry config_table[] = {
 	{ "shard.poll.us", CT_INT32, F(shard_poll_us), "0", 0, 1000000,
 	  "an idle shard keeps polling this long before it sleeps (lower wake-up latency, more CPU)" },
 	{ "node.id", CT_INT32, F(node_id), "1", 0, INT32_MAX, "this broker's id; flag --node-id" },
-	{ "memory.per.shard.bytes", CT_INT64, F(memory_per_shard_bytes), "1073741824",
+	{ "memory.per.shard.bytes", CT_INT64, F(memory_per_shard_bytes), "536870912",
 	  16 * 1024 * 1024, INT64_MAX,
 	  "memory budget of one shard (receive buffers, write buffers, requests and responses); "
 	  "near it the shard stops reading from sockets until writes drain" },
@@ -52,8 +52,8 @@ static const struct config_entry config_table[] = {
 	{ "recv.buffers.per.shard", CT_INT32, F(recv_buffers), "256", 2, 32768,
 	  "provided receive buffers per shard (a power of two)" },
 	{ "write.buffer.pool.bytes", CT_INT64, F(write_buffer_pool_bytes), "0", 0, INT64_MAX,
-	  "per shard: memory for appended batches not yet written; 0 = a quarter of "
-	  "memory.per.shard.bytes" },
+	  "per shard: memory for appended batches not yet written (mapped at start-up); "
+	  "0 = an eighth of memory.per.shard.bytes" },
 	{ "connection.memory.max.bytes", CT_INT64, F(connection_memory_max_bytes), "67108864",
 	  1024 * 1024, INT64_MAX,
 	  "one connection's requests, responses and partial frame; past it that connection alone "
@@ -356,7 +356,7 @@ const char *config_advertised_host(const struct broker_config *c)
 int64_t config_write_pool_bytes(const struct broker_config *c)
 {
 	return c->write_buffer_pool_bytes > 0 ? c->write_buffer_pool_bytes
-					      : c->memory_per_shard_bytes / 4;
+					      : c->memory_per_shard_bytes / 8;
 }
 
 int32_t config_advertised_port(const struct broker_config *c)

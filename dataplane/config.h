@@ -36,7 +36,7 @@ struct broker_config {
 	int64_t memory_per_shard_bytes;
 	int32_t recv_buffer_bytes;     /* one provided receive buffer */
 	int32_t recv_buffers;          /* provided receive buffers per shard */
-	int64_t write_buffer_pool_bytes; /* per shard; 0: a quarter of the budget */
+	int64_t write_buffer_pool_bytes; /* per shard; 0: an eighth of the budget */
 	int64_t connection_memory_max_bytes;
 	char hugepages[16];            /* "auto" | "off" | "require" */
 
@@ -85,7 +85,7 @@ static inline bool config_per_shard_endpoints(const struct broker_config *c)
 	return c->shard_endpoints[0] == 'p';
 }
 
-/* Write-buffer pool of one shard (bytes), after the 0 = a quarter default. */
+/* Write-buffer pool of one shard (bytes), after the 0 = an eighth default. */
 int64_t config_write_pool_bytes(const struct broker_config *c);
 
 #endif

@@ -189,9 +189,6 @@ static int64_t produce_append(struct shard *sh, struct partition *p, const uint8
 	if (rc == 0) {
 		sh->stats.batches++;
 		sh->stats.records_appended_bytes += (uint64_t)len;
-		int64_t unwritten = (int64_t)plog_unwritten_bytes(p->log);
-		shard_mem_charge(&sh->mem, unwritten - p->mem_charged);
-		p->mem_charged = unwritten;
 		shard_partition_dirty(sh, p);
 	}
 	/* A duplicate is answered with the original offsets, but only once

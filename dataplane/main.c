@@ -23,6 +23,7 @@
 #include "placement.h"
 #include "say.h"
 #include "shard.h"
+#include "storage/hugemem.h"
 
 #define SLUICE_VERSION "0.1.0"
 
@@ -296,6 +297,11 @@ static int print_placement(const struct broker_config *cfg)
 	return 0;
 }
 
+static void say_hugemem(const char *line)
+{
+	say_info("%s", line);
+}
+
 struct shard_thread {
 	struct node *node;
 	int id;
@@ -351,6 +357,7 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	hugemem_set_logger(say_hugemem);
 	static struct node node;
 	node.cfg = &cfg;
 	if (node_cpus(&node, &cfg) != 0)

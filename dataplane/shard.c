@@ -363,12 +363,20 @@ static int shard_fds_open(struct shard *sh)
 	return port < 0 ? 0 : listener_open(sh->cfg, port, &sh->listen_fd);
 }
 
+/*
+ * Sizing, per shard (docs/ARCHITECTURE.md, "Memory"):
+ *   memory.per.shard.bytes = receive buffers (recv.buffers.per.shard x
+ *                            recv.buffer.bytes, mapped at start-up)
+ *                          + write pool (write.buffer.pool.bytes, default
+ *                            1/8 of the budget, mapped at start-up)
+ *                          + the rest, for memory that comes and goes.
+ * config_validate insists the rest holds two requests of the largest size.
+ */
 static void shard_mem_init(struct shard *sh)
 {
 	const struct broker_config *cfg = sh->cfg;
-	/* The provided receive buffers are mapped at start-up and never
-	 * change; the rest of the budget is for memory that comes and goes. */
-	int64_t fixed = (int64_t)cfg->recv_buffers * cfg->recv_buffer_bytes;
+	int64_t fixed = (int64_t)cfg->recv_buffers * cfg->recv_buffer_bytes +
+			config_write_pool_bytes(cfg);
 	sh->mem.limit = cfg->memory_per_shard_bytes - fixed;
 	sh->mem.high = sh->mem.limit / 100 * SHARD_MEM_HIGH_PCT;
 	sh->mem.low = sh->mem.limit / 100 * SHARD_MEM_LOW_PCT;
@@ -403,6 +411,16 @@ int shard_init(struct shard *sh, int id, struct node *node)
 	rc = net_shard_init(sh);
 	if (rc != 0)
 		return rc;
+	/* Mapped (and prefaulted) by the shard's own pinned thread, so the
+	 * pages are local to its CPU. */
+	rc = bufpool_init(&sh->wpool, (size_t)config_write_pool_bytes(sh->cfg),
+			  hugemem_policy_parse(sh->cfg->hugepages));
+	if (rc != 0) {
+		say_error("write buffer pool of %lld bytes: %s",
+			  (long long)config_write_pool_bytes(sh->cfg), strerror(-rc));
+		return rc;
+	}
+	sh->wpool_ready = true;
 	for (int i = 0; i < sh->n_shards; i++) {
 		sh->notify_x[i] = calloc(1, sizeof(struct xcall));
 		if (sh->notify_x[i] == NULL)
@@ -488,15 +506,28 @@ static int64_t shard_next_sync_ms(struct shard *sh)
 
 /* ---- the loop ---- */
 
+/* Pool buffers free, in percent, below which reading pauses (and above
+ * which it may resume): producers wait in their socket buffers instead of
+ * getting BUFFER_FULL errors. */
+#define SHARD_WPOOL_PAUSE_PCT 15
+#define SHARD_WPOOL_RESUME_PCT 40
+
 static void shard_mem_check(struct shard *sh)
 {
 	struct shard_mem *m = &sh->mem;
-	if (!m->paused && m->used > m->high) {
+	/* Batches larger than a pool buffer get memory of their own. */
+	int64_t oversize = (int64_t)sh->wpool.oversize_bytes;
+	shard_mem_charge(m, oversize - sh->oversize_charged);
+	sh->oversize_charged = oversize;
+	uint64_t free_pct = (uint64_t)bufpool_free_count(&sh->wpool) * 100 /
+			    bufpool_total_count(&sh->wpool);
+	if (!m->paused && (m->used > m->high || free_pct < SHARD_WPOOL_PAUSE_PCT)) {
 		m->paused = true;
 		m->pauses++;
-		say_debug("memory budget: %lld of %lld bytes in use: pausing reads",
-			  (long long)m->used, (long long)m->limit);
-	} else if (m->paused && m->used < m->low) {
+		say_debug("memory budget: %lld of %lld bytes in use, %llu%% of write buffers "
+			  "free: pausing reads", (long long)m->used, (long long)m->limit,
+			  (unsigned long long)free_pct);
+	} else if (m->paused && m->used < m->low && free_pct > SHARD_WPOOL_RESUME_PCT) {
 		m->paused = false;
 		conn_resume_all(sh);
 	}
@@ -651,7 +682,9 @@ int shard_run(struct shard *sh)
 
 void shard_destroy(struct shard *sh)
 {
-	shard_topics_free(sh);
+	shard_topics_free(sh); /* logs give their buffers back to the pool */
+	if (sh->wpool_ready)
+		bufpool_destroy(&sh->wpool);
 	request_free_all(sh);
 	if (sh->listen_fd >= 0)
 		close(sh->listen_fd);

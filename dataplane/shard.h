@@ -33,6 +33,7 @@
 #include "kafka/kafka_wire.h"
 #include "limits.h"
 #include "metadata.h"
+#include "storage/bufpool.h"
 #include "storage/log.h"
 #include "storage/uring_op.h"
 #include "xcall.h"
@@ -67,7 +68,6 @@ struct partition {
 	struct partition *sync_next;
 	struct durable_wait *waits_head, *waits_tail;
 	uint64_t watchers;               /* shards with a fetch parked on this partition */
-	int64_t mem_charged;             /* unwritten bytes charged to the shard budget */
 };
 
 /* A topic as one shard sees it: every shard has every topic, with the logs
@@ -85,11 +85,14 @@ struct topic_state {
 #define TOPIC_TABLE_BUCKETS 16384
 _Static_assert((TOPIC_TABLE_BUCKETS & (TOPIC_TABLE_BUCKETS - 1)) == 0, "power of two");
 
-/* The shard's memory budget (memory.per.shard.bytes). The fixed pools are
- * mapped at start-up; `used` counts what comes and goes: partial frames,
- * requests, responses, batches appended but not yet written. Charges are
- * plain adds (one thread). At the end of a turn the shard pauses reading
- * from sockets above high water and resumes below low water. */
+/* The shard's memory budget (memory.per.shard.bytes). The fixed pools (the
+ * provided receive buffers, the write-buffer pool) are mapped at start-up
+ * and subtracted from it; `used` counts what comes and goes: partial
+ * frames, requests with their arenas, responses and fetch buffers, batches
+ * too large for a pool buffer. Charges are plain adds (one thread). At the
+ * end of a turn the shard pauses reading from sockets when `used` is above
+ * high water or the write pool is nearly empty, and resumes once both are
+ * back below their low marks. */
 struct shard_mem {
 	int64_t limit, high, low;
 	int64_t used;
@@ -199,6 +202,9 @@ struct shard {
 	int64_t accept_resume_ms; /* > 0: accept paused (out of fds) until then */
 	struct shard_stats stats;
 	struct shard_mem mem;
+	struct bufpool wpool;   /* write buffers of every log this shard owns */
+	bool wpool_ready;
+	int64_t oversize_charged;
 	struct net_shard net;
 };
 

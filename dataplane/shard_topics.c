@@ -75,9 +75,7 @@ static void partition_on_advance(void *arg, struct plog *log)
 {
 	struct partition *p = arg;
 	struct shard *sh = p->sh;
-	int64_t unwritten = (int64_t)plog_unwritten_bytes(log);
-	shard_mem_charge(&sh->mem, unwritten - p->mem_charged);
-	p->mem_charged = unwritten;
+	(void)log;
 	produce_waits_advance(sh, p);
 	sh->fetch_recheck = true;
 	/* Fetches on other shards parked on this partition learn at the end
@@ -93,6 +91,7 @@ static void topic_log_config(const struct shard *sh, const struct topic *t, stru
 	lc->index_interval_bytes = t->index_interval_bytes;
 	lc->flush = (enum flush_mode)sh->cfg->flush;
 	lc->flush_interval_ms = sh->cfg->flush_interval_ms;
+	lc->pool = (struct bufpool *)&sh->wpool;
 }
 
 static void topic_state_free(struct topic_state *ts)
@@ -216,7 +215,6 @@ void shard_topic_detach(struct shard *sh, struct topic_state *ts)
 		/* p is freed below while the log may still complete a write:
 		 * it must not call back into p. */
 		plog_set_listener(p->log, NULL, NULL);
-		shard_mem_charge(&sh->mem, -p->mem_charged);
 		int err = plog_delete(p->log);
 		if (err != 0)
 			say_warn("delete topic %s partition %d: %s", ts->meta->name, i,

@@ -46,11 +46,6 @@ const struct plog_stats *plog_stats(const struct plog *l)
 	return &l->stats;
 }
 
-uint64_t plog_unwritten_bytes(const struct plog *l)
-{
-	return l->unwritten_bytes;
-}
-
 bool plog_idle(const struct plog *l)
 {
 	if (l->chain.busy)

@@ -169,10 +169,6 @@ int plog_error(const struct plog *l);
 
 const struct plog_stats *plog_stats(const struct plog *l);
 
-/* Bytes appended and not yet written (pending plus in flight): memory the
- * log holds on behalf of producers. */
-uint64_t plog_unwritten_bytes(const struct plog *l);
-
 /* Copy whole batches, starting with the one containing offset, into dst:
  * up to max_bytes, but always the first batch even if it is larger
  * (KIP-74) as long as it fits dst_cap; never data at or past the HW; may
