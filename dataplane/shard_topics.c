@@ -263,14 +263,27 @@ static void topic_op_reply(struct shard *sh, struct topic_op *op)
 	xcall_reply(sh, &op->xc);
 }
 
+/* "topic t: shard 1 owns 8 of 16 partitions: 1 3 5 ..." (the list cut
+ * short on big topics; --describe-placement has all of it). */
+static void topic_log_placement(struct shard *sh, const struct topic_state *ts)
+{
+	char list[160];
+	size_t n = 0;
+	for (int32_t i = 0; i < ts->n_parts && n + 16 < sizeof(list); i++)
+		if (ts->parts[i].owner == sh->id)
+			n += (size_t)snprintf(list + n, sizeof(list) - n, " %d", i);
+	bool cut = n + 16 >= sizeof(list);
+	say_info("topic %s: shard %d owns %d of %d partitions:%s%s", ts->meta->name, sh->id,
+		 ts->n_owned, ts->n_parts, list, cut ? " ..." : "");
+}
+
 static void topic_attach_run(struct shard *sh, struct xcall *x)
 {
 	struct topic_bcast *b = container_of(x, struct topic_bcast, xc);
 	struct topic_state *ts = NULL;
 	b->rc = shard_topic_attach(sh, b->t, &ts);
 	if (b->rc == 0 && ts->n_owned > 0)
-		say_info("topic %s: shard %d owns %d of %d partitions", b->t->name, sh->id,
-			 ts->n_owned, ts->n_parts);
+		topic_log_placement(sh, ts);
 	xcall_reply(sh, x);
 }
 
