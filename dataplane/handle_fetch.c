@@ -445,14 +445,10 @@ int handle_Fetch(struct request *req, struct kreader *r)
 {
 	struct shard *sh = req->sh;
 	/* The request may outlive its frame (long poll): decode from a copy. */
-	size_t n = kr_remaining(r);
-	uint8_t *copy = karena_alloc(&req->arena, n > 0 ? n : 1);
-	struct fetch_state *fs = karena_alloc(&req->arena, sizeof(*fs));
-	if (copy == NULL || fs == NULL)
-		return -1;
-	memcpy(copy, r->p, n);
 	struct kreader rc;
-	kr_init(&rc, copy, n, &req->arena);
+	struct fetch_state *fs = karena_alloc(&req->arena, sizeof(*fs));
+	if (fs == NULL || handler_reader_copy(req, r, &rc) != 0)
+		return -1;
 	if (kafka_FetchRequest_decode(&rc, req->api_version, &fs->body) != 0)
 		return -1;
 	if (fetch_prepare(req, fs) != 0)

@@ -27,12 +27,6 @@ static void init_pid_respond(struct request *req)
 	request_response_end(req);
 }
 
-static void init_pid_finish(struct shard *sh, struct topic_op *op)
-{
-	(void)sh;
-	request_remote_done(op->arg);
-}
-
 int handle_InitProducerId(struct request *req, struct kreader *r)
 {
 	struct kafka_InitProducerIdRequest body;
@@ -50,7 +44,7 @@ int handle_InitProducerId(struct request *req, struct kreader *r)
 		return 0;
 	}
 	op->kind = TOPIC_OP_PRODUCER_ID;
-	op->finish = init_pid_finish;
+	op->finish = shard_topic_op_finish_request;
 	op->arg = req;
 	req->remote_pending = 1;
 	req->resume = init_pid_respond;

@@ -143,12 +143,6 @@ static void metadata_resume(struct request *req)
 		conn_close(req->conn, "no memory for a Metadata response");
 }
 
-static void metadata_op_finish(struct shard *sh, struct topic_op *op)
-{
-	(void)sh;
-	request_remote_done(op->arg);
-}
-
 /* Ask shard 0 to create the requested topics that are missing. Every op
  * is allocated before the first is sent: once one is out, the request must
  * run to its answer. */
@@ -166,7 +160,7 @@ static int metadata_autocreate(struct request *req, struct metadata_state *ms)
 		op->kind = TOPIC_OP_CREATE;
 		op->name = rt->Name;
 		op->partitions = sh->cfg->num_partitions;
-		op->finish = metadata_op_finish;
+		op->finish = shard_topic_op_finish_request;
 		op->arg = req;
 		ms->ops[i] = op;
 	}
@@ -181,14 +175,10 @@ static int metadata_autocreate(struct request *req, struct metadata_state *ms)
 int handle_Metadata(struct request *req, struct kreader *r)
 {
 	/* The answer may wait for topic creation: decode from a copy. */
-	size_t n = kr_remaining(r);
-	uint8_t *copy = karena_alloc(&req->arena, n > 0 ? n : 1);
-	struct metadata_state *ms = karena_alloc(&req->arena, sizeof(*ms));
-	if (copy == NULL || ms == NULL)
-		return -1;
-	memcpy(copy, r->p, n);
 	struct kreader rc;
-	kr_init(&rc, copy, n, &req->arena);
+	struct metadata_state *ms = karena_alloc(&req->arena, sizeof(*ms));
+	if (ms == NULL || handler_reader_copy(req, r, &rc) != 0)
+		return -1;
 	if (kafka_MetadataRequest_decode(&rc, req->api_version, &ms->body) != 0)
 		return -1;
 	req->resp_body = ms;

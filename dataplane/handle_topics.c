@@ -242,12 +242,6 @@ static void create_respond(struct request *req)
 	request_response_end(req);
 }
 
-static void topics_op_finish(struct shard *sh, struct topic_op *op)
-{
-	(void)sh;
-	request_remote_done(op->arg);
-}
-
 /* Send every op (all allocated before the first goes: once one is out the
  * request must run to its answer); answer now if there are none. */
 static void topics_ops_send(struct request *req, struct topic_op **ops, int32_t n,
@@ -255,7 +249,7 @@ static void topics_ops_send(struct request *req, struct topic_op **ops, int32_t 
 {
 	for (int32_t i = 0; i < n; i++)
 		if (ops[i] != NULL) {
-			ops[i]->finish = topics_op_finish;
+			ops[i]->finish = shard_topic_op_finish_request;
 			ops[i]->arg = req;
 			req->remote_pending++;
 		}

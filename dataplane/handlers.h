@@ -36,6 +36,20 @@ static inline struct kstr handler_strdup(struct request *req, struct kstr s)
 	return (struct kstr){ p, s.len };
 }
 
+/* For a request whose answer waits (long poll, other shards): a reader over
+ * an arena copy of the rest of the frame, so what it decodes outlives the
+ * frame. 0, or -1 without memory. */
+static inline int handler_reader_copy(struct request *req, struct kreader *r, struct kreader *out)
+{
+	size_t n = kr_remaining(r);
+	uint8_t *copy = karena_alloc(&req->arena, n > 0 ? n : 1);
+	if (copy == NULL)
+		return -1;
+	memcpy(copy, r->p, n);
+	kr_init(out, copy, n, &req->arena);
+	return 0;
+}
+
 /* Wall-clock milliseconds, as Kafka timestamps are. */
 static inline int64_t handler_wall_ms(void)
 {

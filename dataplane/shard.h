@@ -226,6 +226,9 @@ void shard_topics_free(struct shard *sh);
 
 /* Start an admin op on shard 0; op->finish runs on sh when it is done. */
 void shard_topic_op(struct shard *sh, struct topic_op *op);
+/* A finish for ops started by a request (op->arg): one of its remote parts
+ * is back. */
+void shard_topic_op_finish_request(struct shard *sh, struct topic_op *op);
 /* Fire-and-forget auto-creation (a Produce to a missing topic). */
 void shard_topic_autocreate(struct shard *sh, struct kstr name);
 

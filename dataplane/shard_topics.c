@@ -423,6 +423,12 @@ void shard_topic_op(struct shard *sh, struct topic_op *op)
 	xcall_send(sh, 0, &op->xc, topic_op_run, topic_op_done);
 }
 
+void shard_topic_op_finish_request(struct shard *sh, struct topic_op *op)
+{
+	(void)sh;
+	request_remote_done(op->arg);
+}
+
 /* ---- auto-creation from Produce ---- */
 
 struct autocreate {
