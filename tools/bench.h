@@ -58,11 +58,19 @@ struct bench_opts {
 	int props_count;
 };
 
+/* Requests the client sent, from librdkafka's statistics (brokers[].req),
+ * so a per-record figure can be read against records per request. */
+struct bench_requests {
+	int64_t produce, fetch;
+	int64_t ts_us; /* when librdkafka took these counts (CLOCK_MONOTONIC); -1: none */
+};
+
 struct bench_produce_result {
 	struct hist lat; /* us, intended send time to delivery report */
 	int64_t acked, failed;
 	double seconds;
 	char first_error[256];
+	struct bench_requests req;
 	/* Kept by the delivery reports while the run goes on. */
 	int64_t record_after_ns, last_ack_ns;
 };
@@ -74,6 +82,7 @@ struct bench_fetch_result {
 	double seconds;
 	bool complete;
 	char first_error[256];
+	struct bench_requests req;
 };
 
 /* Mode "both": how the produce tells the concurrent fetch when to stop. */
@@ -106,6 +115,14 @@ struct bench_topic_info bench_topic_prepare(rd_kafka_t *rk, const struct bench_o
  * a message if the broker does not answer. */
 void bench_watermarks(rd_kafka_t *rk, const char *topic, int n, int64_t *lo, int64_t *hi);
 
+/* Statistics: take the request counts from one statistics JSON (a
+ * stats_cb's), and, after a run, serve rk's callbacks until counts taken
+ * after end_ns have arrived (at most 1 s; librdkafka emits them every
+ * statistics.interval.ms). Call bench_requests_flush on the one thread that
+ * serves rk's callbacks at that point. */
+void bench_requests_take(struct bench_requests *r, const char *json, size_t len);
+void bench_requests_flush(rd_kafka_t *rk, const struct bench_requests *r, int64_t end_ns);
+
 /* Put send time t into the first BENCH_STAMP_BYTES of value (a no-op for a
  * shorter value); return t from a stamped value, or -1. */
 void bench_stamp_put(char *value, int len, int64_t t);
@@ -122,8 +139,8 @@ int bench_produce_run(const struct bench_opts *o, rd_kafka_t *rk, int partitions
 		      struct bench_link *link, struct bench_produce_result *res);
 
 /* A consumer for bench_fetch_run (no group: partitions are started one by
- * one at explicit offsets). Exits with a message on a bad configuration. */
-rd_kafka_t *bench_consumer_new(const struct bench_opts *o);
+ * one at explicit offsets), whose statistics go into res. Exits with a message on a bad configuration. */
+rd_kafka_t *bench_consumer_new(const struct bench_opts *o, struct bench_fetch_result *res);
 
 /* Consume partitions 0..n-1 of the topic from start[p]. Without link: stop
  * after res->wanted records or --duration. With link: stop once link's

@@ -14,6 +14,12 @@
 /* How long to wait for the broker's answer to an admin or metadata request. */
 #define BENCH_ADMIN_TIMEOUT_MS 15000
 
+/* librdkafka statistics, for the request counts: often enough that the
+ * wait for counts taken after a run is short, rarely enough to cost
+ * nothing measurable. */
+#define BENCH_STATS_INTERVAL_MS "100"
+#define BENCH_STATS_WAIT_NS 1000000000
+
 /* "SLBENCH" and a version byte: a value that starts otherwise is not stamped. */
 static const char bench_stamp_magic[8] = { 'S', 'L', 'B', 'E', 'N', 'C', 'H', 1 };
 _Static_assert(BENCH_STAMP_BYTES == sizeof(bench_stamp_magic) + sizeof(int64_t),
@@ -68,6 +74,7 @@ rd_kafka_conf_t *bench_conf_new(const struct bench_opts *o, rd_kafka_type_t role
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	bench_conf_put(conf, "bootstrap.servers", o->bootstrap);
+	bench_conf_put(conf, "statistics.interval.ms", BENCH_STATS_INTERVAL_MS);
 	if (role == RD_KAFKA_PRODUCER)
 		bench_conf_producer(conf, o);
 	for (int i = 0; i < o->props_count; i++) {
@@ -156,6 +163,39 @@ void bench_watermarks(rd_kafka_t *rk, const char *topic, int n, int64_t *lo, int
 			exit(1);
 		}
 	}
+}
+
+/* The sum of the numbers after every occurrence of key in json. */
+static int64_t bench_json_sum(const char *json, size_t len, const char *key)
+{
+	int64_t sum = 0;
+	size_t klen = strlen(key);
+	const char *p = json, *end = json + len;
+	while ((p = memmem(p, (size_t)(end - p), key, klen)) != NULL) {
+		p += klen;
+		sum += strtoll(p, NULL, 10); /* the JSON's closing brace ends the number */
+	}
+	return sum;
+}
+
+void bench_requests_take(struct bench_requests *r, const char *json, size_t len)
+{
+	/* The first "ts" is the top-level one: brokers and topics come after. */
+	const char *ts = memmem(json, len, "\"ts\":", 5);
+	if (ts == NULL)
+		return;
+	r->ts_us = strtoll(ts + 5, NULL, 10);
+	/* Each broker's "req" object counts requests by name; summed over
+	 * brokers, since per-shard endpoints make several. */
+	r->produce = bench_json_sum(json, len, "\"Produce\":");
+	r->fetch = bench_json_sum(json, len, "\"Fetch\":");
+}
+
+void bench_requests_flush(rd_kafka_t *rk, const struct bench_requests *r, int64_t end_ns)
+{
+	int64_t give_up = bench_now_ns() + BENCH_STATS_WAIT_NS;
+	while (r->ts_us * 1000 < end_ns && bench_now_ns() < give_up)
+		rd_kafka_poll(rk, 20);
 }
 
 void bench_stamp_put(char *value, int len, int64_t t)

@@ -48,10 +48,23 @@ static void bench_fetch_record(rd_kafka_message_t *m, void *opaque)
 		hist_record(&res->e2e, (uint64_t)(t - sent) / 1000);
 }
 
-rd_kafka_t *bench_consumer_new(const struct bench_opts *o)
+/* Served by rd_kafka_poll only, which the fetch calls after its run: the
+ * consume calls serve the consumer's queue, not the main one. */
+static int bench_fetch_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	struct bench_fetch_result *res = opaque;
+	(void)rk;
+	bench_requests_take(&res->req, json, len);
+	return 0;
+}
+
+rd_kafka_t *bench_consumer_new(const struct bench_opts *o, struct bench_fetch_result *res)
 {
 	char err[512];
 	rd_kafka_conf_t *conf = bench_conf_new(o, RD_KAFKA_CONSUMER);
+	rd_kafka_conf_set_stats_cb(conf, bench_fetch_stats);
+	rd_kafka_conf_set_opaque(conf, res);
+	res->req.ts_us = -1;
 	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (rk == NULL) {
 		fprintf(stderr, "sluice-bench: %s\n", err);
@@ -96,6 +109,7 @@ void bench_fetch_run(const struct bench_opts *o, rd_kafka_t *rk, int partitions,
 		rd_kafka_consume_callback_queue(q, BENCH_FETCH_WAIT_MS, bench_fetch_record, &c);
 	for (int p = 0; p < partitions; p++)
 		rd_kafka_consume_stop(rkt, p);
+	bench_requests_flush(rk, &res->req, bench_now_ns());
 	res->seconds = (double)(c.last_ns - start_ns) / 1e9;
 	if (res->seconds <= 0)
 		res->seconds = 1e-9;

@@ -46,11 +46,21 @@ static void bench_produce_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *
 		hist_record(&res->lat, (uint64_t)(t - sent) / 1000);
 }
 
+static int bench_produce_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	struct bench_produce_result *res = opaque;
+	(void)rk;
+	bench_requests_take(&res->req, json, len);
+	return 0;
+}
+
 rd_kafka_t *bench_producer_new(const struct bench_opts *o, struct bench_produce_result *res)
 {
 	char err[512];
 	rd_kafka_conf_t *conf = bench_conf_new(o, RD_KAFKA_PRODUCER);
 	rd_kafka_conf_set_dr_msg_cb(conf, bench_produce_dr);
+	rd_kafka_conf_set_stats_cb(conf, bench_produce_stats);
+	res->req.ts_us = -1;
 	rd_kafka_conf_set_opaque(conf, res);
 	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
 	if (rk == NULL) {
@@ -136,6 +146,7 @@ int bench_produce_run(const struct bench_opts *o, rd_kafka_t *rk, int partitions
 		bench_sleep_until_ns(bench_now_ns() + 1000000);
 	atomic_store(&poller.done, true);
 	pthread_join(thread, NULL);
+	bench_requests_flush(rk, &res->req, bench_now_ns());
 	if (link != NULL)
 		atomic_store(&link->produced, res->acked);
 	res->seconds = (double)(res->last_ack_ns - (o->warmup_s > 0 ? res->record_after_ns : start)) / 1e9;

@@ -183,14 +183,16 @@ static void report_produce(const struct bench_opts *o, const struct bench_produc
 	double rps = (double)p->acked / p->seconds;
 	if (o->json) {
 		printf(",\"produce\":{\"records\":%" PRId64 ",\"failed\":%" PRId64 ",\"seconds\":%.3f,"
-		       "\"mb_per_s\":%.2f,\"records_per_s\":%.0f,\"rate\":%.0f,", p->acked, p->failed,
-		       p->seconds, mb_per_s, rps, o->rate);
+		       "\"mb_per_s\":%.2f,\"records_per_s\":%.0f,\"rate\":%.0f,\"requests\":%" PRId64
+		       ",", p->acked, p->failed, p->seconds, mb_per_s, rps, o->rate,
+		       p->req.ts_us < 0 ? -1 : p->req.produce);
 		report_hist_json("latency_us", &p->lat);
 		printf("}");
 		return;
 	}
 	printf("produce: %" PRId64 " records (%d B) in %.2f s: %.1f MB/s, %.0f records/s, %" PRId64
-	       " failed\n", p->acked, o->record_size, p->seconds, mb_per_s, rps, p->failed);
+	       " failed, %" PRId64 " Produce requests\n", p->acked, o->record_size, p->seconds,
+	       mb_per_s, rps, p->failed, p->req.ts_us < 0 ? -1 : p->req.produce);
 	report_hist_text("ack latency", &p->lat);
 }
 
@@ -201,8 +203,9 @@ static void report_fetch(const struct bench_opts *o, const struct bench_fetch_re
 	if (o->json) {
 		printf(",\"fetch\":{\"records\":%" PRId64 ",\"bytes\":%" PRId64 ",\"wanted\":%" PRId64
 		       ",\"complete\":%s,\"errors\":%" PRId64 ",\"seconds\":%.3f,\"mb_per_s\":%.2f,"
-		       "\"records_per_s\":%.0f", f->records, f->bytes, f->wanted,
-		       f->complete ? "true" : "false", f->errors, f->seconds, mb_per_s, rps);
+		       "\"records_per_s\":%.0f,\"requests\":%" PRId64, f->records, f->bytes, f->wanted,
+		       f->complete ? "true" : "false", f->errors, f->seconds, mb_per_s, rps,
+		       f->req.ts_us < 0 ? -1 : f->req.fetch);
 		if (o->mode == BENCH_BOTH) {
 			printf(",");
 			report_hist_json("e2e_latency_us", &f->e2e);
@@ -211,8 +214,9 @@ static void report_fetch(const struct bench_opts *o, const struct bench_fetch_re
 		return;
 	}
 	printf("fetch: %" PRId64 " of %" PRId64 " records, %.1f MB in %.2f s: %.1f MB/s, %.0f "
-	       "records/s, %" PRId64 " errors%s\n", f->records, f->wanted, (double)f->bytes / 1e6,
-	       f->seconds, mb_per_s, rps, f->errors, f->complete ? "" : " (incomplete)");
+	       "records/s, %" PRId64 " errors%s, %" PRId64 " Fetch requests\n", f->records,
+	       f->wanted, (double)f->bytes / 1e6, f->seconds, mb_per_s, rps, f->errors,
+	       f->complete ? "" : " (incomplete)", f->req.ts_us < 0 ? -1 : f->req.fetch);
 	if (o->mode == BENCH_BOTH)
 		report_hist_text("end-to-end latency", &f->e2e);
 }
@@ -286,7 +290,7 @@ static int run_produce(const struct bench_opts *o)
 static int run_fetch(const struct bench_opts *o)
 {
 	struct bench_fetch_result fetch_res = { 0 };
-	rd_kafka_t *rk = bench_consumer_new(o);
+	rd_kafka_t *rk = bench_consumer_new(o, &fetch_res);
 	struct bench_topic_info info = bench_topic_prepare(rk, o, false);
 	int64_t *lo = calloc((size_t)info.partitions, sizeof(*lo));
 	int64_t *hi = calloc((size_t)info.partitions, sizeof(*hi));
@@ -327,7 +331,7 @@ static int run_both(const struct bench_opts *o)
 	struct bench_fetch_result fetch_res = { .wanted = -1 };
 	rd_kafka_t *prk = bench_producer_new(o, &produce_res);
 	struct bench_topic_info info = bench_topic_prepare(prk, o, true);
-	rd_kafka_t *crk = bench_consumer_new(o);
+	rd_kafka_t *crk = bench_consumer_new(o, &fetch_res);
 	int64_t *lo = calloc((size_t)info.partitions, sizeof(*lo));
 	int64_t *hi = calloc((size_t)info.partitions, sizeof(*hi));
 	bench_watermarks(crk, o->topic, info.partitions, lo, hi);

@@ -369,14 +369,14 @@ cost_phase() { # NAME: dump the counters now, recording when
 }
 
 cost_config() {
-  local n=$1 label=$2 sargs=$3 ccpus=$4 fetched=0
+  local n=$1 label=$2 sargs=$3 ccpus=$4 fetched=0 preq=0 freq=0
   local -a args
   read -r -a args <<<"$sargs"
   echo "shards.sh: [$label] sluiced ${sargs} under callgrind" >&2
   rm -f "$work"/cg.* "$work/phases"
   if ! sluiced_start "k$n" 60 valgrind --tool=callgrind "--callgrind-out-file=$work/cg.%p" \
       -- "${args[@]}"; then
-    cost_rows+="| $label | \`$sargs\` | failed: $err |||||"$'\n'
+    cost_rows+="| $label | \`$sargs\` | failed: $err |||||||"$'\n'
     return 0
   fi
   local common=(--partitions "$partitions" --record-size "$record_size" --acks 1
@@ -388,19 +388,20 @@ cost_config() {
     cost_phase warm && sleep 3 && cost_phase idle &&
     bench "$ccpus" produce --topic cost "${common[@]}" --records 16 && cost_phase p_small &&
     bench "$ccpus" produce --topic cost "${common[@]}" --records $((cost_records + 16)) &&
-    cost_phase p_big &&
+    preq=$(jf "$json" produce.requests) && cost_phase p_big &&
     bench "$ccpus" fetch --topic one && cost_phase f_small &&
     bench "$ccpus" fetch --topic cost && fetched=$(jf "$json" fetch.records) &&
+    freq=$(jf "$json" fetch.requests) &&
     cost_phase f_all || err=${err:-"callgrind_control failed"}
   sluiced_stop
   if [ -n "$err" ]; then
-    cost_rows+="| $label | \`$sargs\` | failed: $err |||||"$'\n'
+    cost_rows+="| $label | \`$sargs\` | failed: $err |||||||"$'\n'
     return 0
   fi
   [ -z "${COST_KEEP:-}" ] || { mkdir -p "$COST_KEEP"; cp "$work"/cg.* "$COST_KEEP/"; }
-  cost_rows+="| $label | \`$sargs\` | $(/usr/bin/python3 - "$work" "$cost_records" "$fetched" <<'EOF'
+  cost_rows+="| $label | \`$sargs\` | $(/usr/bin/python3 - "$work" "$cost_records" "$fetched" "$preq" "$freq" <<'EOF'
 import glob, sys
-work, produced, fetched = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+work, produced, fetched, preq, freq = sys.argv[1], *map(int, sys.argv[2:])
 ir = {}
 for f in glob.glob(work + "/cg.*"):
     desc = total = None
@@ -420,9 +421,11 @@ for line in open(work + "/phases"):
     prev = float(when)
 idle = ir["idle"] / t["idle"]
 net = lambda p: ir[p] - idle * t[p]
-print("%.0f | %.0f | %.0f | %.0f | %.0f |" % (
+per = lambda n, r: "%.0f" % (n / r) if r > 0 else "?"
+print("%.0f | %.0f | %s | %s | %.0f | %.0f | %.0f |" % (
     (net("p_big") - net("p_small")) / produced,
     (net("f_all") - net("f_small")) / (fetched - 1),
+    per(produced + 16, preq), per(fetched, freq),
     idle, net("p_small"), net("f_small")))
 EOF
 )"$'\n'
@@ -438,14 +441,16 @@ counted). Workload: $cost_records records of $record_size B produced round-robin
 $partitions partitions (acks=1, flush=always, linger $linger_ms ms), then all read back by one
 consumer. Per-session fixed costs and the idle cost are measured apart and
 subtracted (the method is in tests/bench/shards.sh, at "cost"). A record's
-share depends on how many records each request carries; under callgrind the
-broker runs tens of times slower, so batches are larger than at full speed:
-compare rows of this table with each other, not with the throughput matrix.
+share depends on how many records each request carries (shown, as the
+client's librdkafka counted requests; the fetch count includes empty
+long-polls); under callgrind the broker runs tens of times slower, so
+batches are larger than at full speed: compare rows of this table with each
+other, not with the throughput matrix.
 
 Command: \`tests/bench/shards.sh cost\` (COST_RECORDS=$cost_records).
 
-| configuration | sluiced flags | instructions per produced record | per fetched record | idle instructions/s | a produce session of 16 records | a fetch session of 1 record |
-| --- | --- | --- | --- | --- | --- | --- |
+| configuration | sluiced flags | instructions per produced record | per fetched record | records per Produce request | per Fetch request | idle instructions/s | a produce session of 16 records | a fetch session of 1 record |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${cost_rows}
 EOT
 }
