@@ -49,7 +49,8 @@ static void usage(FILE *out)
 		"Fetch:\n"
 		"  reads every partition from its start up to the end it had when the run began;\n"
 		"  --records N stops after N records, --duration S after S seconds. In mode both\n"
-		"  the consumer starts at the end and reads what the producer writes.\n"
+		"  the consumer starts at the end and reads what the producer writes (its\n"
+		"  throughput counts the warm-up too; its latency does not).\n"
 		"  --help                 this text\n");
 }
 
