@@ -3,77 +3,38 @@
  * librdkafka (the standard C client), so what it measures is what a real
  * application sees.
  *
- * Workload today: produce. Records of --record-size bytes go round-robin to
- * --partitions partitions of --topic, as fast as possible or at --rate
- * records/s (open loop: latency is measured from each record's intended send
- * time, so a stalled broker cannot hide its stall — coordinated omission).
- * Latency is per record, from produce() to its delivery report (the
- * broker's acknowledgement).
- *
- * Threads: the main thread paces and produces (sleeping until each record is
- * due, never spinning, so it does not steal a core from the broker or from
- * librdkafka on a small machine); a poller thread blocks in rd_kafka_poll and
- * timestamps each delivery report as soon as librdkafka hands it over. The
- * histogram is touched by the poller only.
+ * Modes: produce (bench_produce.c: throughput, or ack latency at an open-loop
+ * --rate), fetch (bench_fetch.c: read back what a topic holds) and both
+ * (produce and fetch at once, with end-to-end latency from a send time
+ * stamped in each record's value). This file parses the arguments, runs the
+ * mode and prints the report, as text or as one line of JSON for scripts.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <librdkafka/rdkafka.h>
 #include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
+#include <sys/resource.h>
 
-#include "hist.h"
-
-struct bench_opts {
-	const char *bootstrap;
-	const char *workload;
-	const char *topic;
-	int partitions;
-	int record_size;
-	int64_t records;
-	double duration_s;
-	double warmup_s;
-	const char *acks;
-	int linger_ms;
-	int batch_bytes;
-	const char *compression;
-	double rate;
-	int inflight;
-	bool json;
-};
-
-struct bench_state {
-	atomic_bool done;
-	struct hist lat;
-	int64_t acked, failed, record_after_ns;
-	int64_t first_ns, last_ack_ns;
-	char first_error[256];
-};
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+#include "bench.h"
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: sluice-bench [--bootstrap HOST:PORT] [--json] produce [options]\n\n"
+		"Usage: sluice-bench [options] [produce|fetch|both] [options]\n\n"
 		"  --bootstrap HOST:PORT  broker to connect to (default 127.0.0.1:9092)\n"
+		"  --mode MODE            produce (default), fetch, or both at once; the same as\n"
+		"                         the bare word\n"
 		"  --json                 print one JSON object as the last line\n"
-		"Produce options:\n"
-		"  --topic NAME           topic (default sluice-bench; created if missing)\n"
-		"  --partitions N         partitions to create and spread records over (default 1)\n"
-		"  --record-size BYTES    value size (default 1024)\n"
+		"  --topic NAME           topic (default sluice-bench)\n"
+		"  -X KEY=VALUE           any librdkafka property, for every client (repeatable),\n"
+		"                         e.g. -X fetch.max.bytes=1048576; applied last\n"
+		"Produce (and both):\n"
+		"  --partitions N         create the topic with N partitions if missing (default 1);\n"
+		"                         records go round-robin over all its partitions\n"
+		"  --record-size BYTES    value size (default 1024); from 16 B on, a value carries\n"
+		"                         its send time\n"
 		"  --records N            records to send (default 1000000)\n"
 		"  --duration S           send for S seconds instead of a record count\n"
 		"  --warmup S             do not count the first S seconds (default 0)\n"
@@ -83,257 +44,323 @@ static void usage(FILE *out)
 		"  --compression CODEC    none|gzip|snappy|lz4|zstd (default none)\n"
 		"  --rate R               records/s, open loop (default: as fast as possible)\n"
 		"  --inflight N           max.in.flight.requests.per.connection (default 5)\n"
+		"  --pace-us US           with --rate: sleep at least this long between sends and\n"
+		"                         send all records then due (default 100; counted in latency)\n"
+		"Fetch:\n"
+		"  reads every partition from its start up to the end it had when the run began;\n"
+		"  --records N stops after N records, --duration S after S seconds. In mode both\n"
+		"  the consumer starts at the end and reads what the producer writes (its\n"
+		"  throughput counts the warm-up too; its latency does not).\n"
 		"  --help                 this text\n");
+}
+
+static enum bench_mode mode_of(const char *s)
+{
+	if (strcmp(s, "produce") == 0)
+		return BENCH_PRODUCE;
+	if (strcmp(s, "fetch") == 0)
+		return BENCH_FETCH;
+	if (strcmp(s, "both") == 0)
+		return BENCH_BOTH;
+	fprintf(stderr, "sluice-bench: mode must be produce, fetch or both (see --help)\n");
+	exit(2);
+}
+
+static const char *mode_name(enum bench_mode m)
+{
+	return m == BENCH_PRODUCE ? "produce" : m == BENCH_FETCH ? "fetch" : "both";
+}
+
+static const struct option long_opts[] = {
+	{ "bootstrap", required_argument, NULL, 'b' },
+	{ "mode", required_argument, NULL, 'm' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "topic", required_argument, NULL, 't' },
+	{ "partitions", required_argument, NULL, 'p' },
+	{ "record-size", required_argument, NULL, 's' },
+	{ "records", required_argument, NULL, 'n' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "warmup", required_argument, NULL, 'w' },
+	{ "acks", required_argument, NULL, 'a' },
+	{ "linger-ms", required_argument, NULL, 'l' },
+	{ "batch-bytes", required_argument, NULL, 'B' },
+	{ "compression", required_argument, NULL, 'z' },
+	{ "rate", required_argument, NULL, 'r' },
+	{ "inflight", required_argument, NULL, 'i' },
+	{ "pace-us", required_argument, NULL, 'P' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void parse_opt(int c, struct bench_opts *o)
+{
+	switch (c) {
+	case 'b': o->bootstrap = optarg; break;
+	case 'm': o->mode = mode_of(optarg); break;
+	case 'j': o->json = true; break;
+	case 't': o->topic = optarg; break;
+	case 'p': o->partitions = atoi(optarg); break;
+	case 's': o->record_size = atoi(optarg); break;
+	case 'n':
+		o->records = strtoll(optarg, NULL, 10);
+		o->records_given = true;
+		o->duration_s = 0;
+		break;
+	case 'd': o->duration_s = atof(optarg); break;
+	case 'w': o->warmup_s = atof(optarg); break;
+	case 'a': o->acks = optarg; break;
+	case 'l': o->linger_ms = atoi(optarg); break;
+	case 'B': o->batch_bytes = atoi(optarg); break;
+	case 'z': o->compression = optarg; break;
+	case 'r': o->rate = atof(optarg); break;
+	case 'i': o->inflight = atoi(optarg); break;
+	case 'P': o->pace_us = atoi(optarg); break;
+	case 'X':
+		if (o->props_count == BENCH_PROPS_MAX) {
+			fprintf(stderr, "sluice-bench: at most %d -X properties\n", BENCH_PROPS_MAX);
+			exit(2);
+		}
+		o->props[o->props_count++] = optarg;
+		break;
+	case 'h': usage(stdout); exit(0);
+	default:
+		fprintf(stderr, "sluice-bench: bad option (see --help)\n");
+		exit(2);
+	}
 }
 
 static void parse_args(int argc, char **argv, struct bench_opts *o)
 {
-	static const struct option opts[] = {
-		{ "bootstrap", required_argument, NULL, 'b' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "topic", required_argument, NULL, 't' },
-		{ "partitions", required_argument, NULL, 'p' },
-		{ "record-size", required_argument, NULL, 's' },
-		{ "records", required_argument, NULL, 'n' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "warmup", required_argument, NULL, 'w' },
-		{ "acks", required_argument, NULL, 'a' },
-		{ "linger-ms", required_argument, NULL, 'l' },
-		{ "batch-bytes", required_argument, NULL, 'B' },
-		{ "compression", required_argument, NULL, 'z' },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "inflight", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	*o = (struct bench_opts){ .bootstrap = "127.0.0.1:9092", .topic = "sluice-bench",
 				  .partitions = 1, .record_size = 1024, .records = 1000000,
 				  .acks = "1", .linger_ms = 5, .batch_bytes = 1048576,
-				  .compression = "none", .inflight = 5 };
+				  .compression = "none", .inflight = 5, .pace_us = 100 };
+	bool word_seen = false;
 	for (;;) {
-		int c = getopt_long(argc, argv, "+", opts, NULL);
-		if (c == -1) {
-			/* "+" stops at the workload word; options may follow it. */
-			if (optind < argc && o->workload == NULL) {
-				o->workload = argv[optind++];
-				continue;
-			}
-			if (optind < argc) {
-				fprintf(stderr, "sluice-bench: unexpected argument '%s'\n", argv[optind]);
-				exit(2);
-			}
-			break;
+		int c = getopt_long(argc, argv, "+X:", long_opts, NULL);
+		if (c != -1) {
+			parse_opt(c, o);
+			continue;
 		}
-		switch (c) {
-		case 'b': o->bootstrap = optarg; break;
-		case 'j': o->json = true; break;
-		case 't': o->topic = optarg; break;
-		case 'p': o->partitions = atoi(optarg); break;
-		case 's': o->record_size = atoi(optarg); break;
-		case 'n': o->records = strtoll(optarg, NULL, 10); o->duration_s = 0; break;
-		case 'd': o->duration_s = atof(optarg); break;
-		case 'w': o->warmup_s = atof(optarg); break;
-		case 'a': o->acks = optarg; break;
-		case 'l': o->linger_ms = atoi(optarg); break;
-		case 'B': o->batch_bytes = atoi(optarg); break;
-		case 'z': o->compression = optarg; break;
-		case 'r': o->rate = atof(optarg); break;
-		case 'i': o->inflight = atoi(optarg); break;
-		case 'h': usage(stdout); exit(0);
-		default:
-			fprintf(stderr, "sluice-bench: bad option (see --help)\n");
+		/* "+" stops at the mode word; options may follow it. */
+		if (optind < argc && !word_seen) {
+			o->mode = mode_of(argv[optind++]);
+			word_seen = true;
+			continue;
+		}
+		if (optind < argc) {
+			fprintf(stderr, "sluice-bench: unexpected argument '%s'\n", argv[optind]);
 			exit(2);
 		}
+		break;
 	}
-	if (o->workload == NULL || strcmp(o->workload, "produce") != 0) {
-		fprintf(stderr, "sluice-bench: workload must be 'produce' (see --help)\n");
-		exit(2);
-	}
-	if (o->partitions < 1 || o->record_size < 0 || o->inflight < 1 ||
-	    (o->records <= 0 && o->duration_s <= 0)) {
+	if (o->partitions < 1 || o->record_size < 0 || o->inflight < 1 || o->rate < 0 ||
+	    o->pace_us < 0 || o->warmup_s < 0 || (o->records <= 0 && o->duration_s <= 0)) {
 		fprintf(stderr, "sluice-bench: bad value (see --help)\n");
 		exit(2);
 	}
 }
 
-static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+static void report_hist_json(const char *name, const struct hist *h)
 {
-	struct bench_state *st = opaque;
-	(void)rk;
-	int64_t t = now_ns(), sent = (int64_t)(intptr_t)m->_private;
-	if (m->err != 0) {
-		if (st->failed++ == 0)
-			snprintf(st->first_error, sizeof(st->first_error), "%s", rd_kafka_err2str(m->err));
-		return;
-	}
-	st->acked++;
-	st->last_ack_ns = t;
-	if (sent >= st->record_after_ns)
-		hist_record(&st->lat, (uint64_t)(t - sent) / 1000);
+	printf("\"%s\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64
+	       ",\"p999\":%" PRIu64 ",\"p9999\":%" PRIu64 ",\"max\":%" PRIu64 ",\"mean\":%.1f,"
+	       "\"count\":%" PRIu64 "}", name, hist_quantile(h, 0.5), hist_quantile(h, 0.9),
+	       hist_quantile(h, 0.99), hist_quantile(h, 0.999), hist_quantile(h, 0.9999), h->max,
+	       h->total ? h->sum / (double)h->total : 0.0, h->total);
 }
 
-static rd_kafka_t *bench_producer(const struct bench_opts *o, struct bench_state *st)
+static void report_hist_text(const char *name, const struct hist *h)
 {
-	char err[512], num[32];
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	struct { const char *k, *v; } kv[] = {
-		{ "bootstrap.servers", o->bootstrap }, { "acks", o->acks },
-		{ "compression.codec", o->compression }, { "enable.idempotence", "false" },
-		{ "queue.buffering.max.messages", "1000000" },
-		{ "queue.buffering.max.kbytes", "1048576" },
-	};
-	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
-		if (rd_kafka_conf_set(conf, kv[i].k, kv[i].v, err, sizeof(err)) != RD_KAFKA_CONF_OK)
-			goto fail;
-	snprintf(num, sizeof(num), "%d", o->linger_ms);
-	if (rd_kafka_conf_set(conf, "linger.ms", num, err, sizeof(err)) != RD_KAFKA_CONF_OK)
-		goto fail;
-	snprintf(num, sizeof(num), "%d", o->batch_bytes);
-	if (rd_kafka_conf_set(conf, "batch.size", num, err, sizeof(err)) != RD_KAFKA_CONF_OK)
-		goto fail;
-	snprintf(num, sizeof(num), "%d", o->inflight);
-	if (rd_kafka_conf_set(conf, "max.in.flight", num, err, sizeof(err)) != RD_KAFKA_CONF_OK)
-		goto fail;
-	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-	rd_kafka_conf_set_opaque(conf, st);
-	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-	if (rk == NULL) {
-		fprintf(stderr, "sluice-bench: %s\n", err);
-		exit(1);
-	}
-	return rk;
-fail:
-	fprintf(stderr, "sluice-bench: %s\n", err);
-	exit(2);
+	printf("%s us: p50 %" PRIu64 "  p90 %" PRIu64 "  p99 %" PRIu64 "  p99.9 %" PRIu64
+	       "  p99.99 %" PRIu64 "  max %" PRIu64 "  (%" PRIu64 " samples)\n", name,
+	       hist_quantile(h, 0.5), hist_quantile(h, 0.9), hist_quantile(h, 0.99),
+	       hist_quantile(h, 0.999), hist_quantile(h, 0.9999), h->max, h->total);
 }
 
-/* Create the topic with the wanted partition count; an existing one is used
- * as it is. */
-static void bench_create_topic(rd_kafka_t *rk, const struct bench_opts *o)
+static void report_produce(const struct bench_opts *o, const struct bench_produce_result *p)
 {
-	char err[256];
-	rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(o->topic, o->partitions, 1, err, sizeof(err));
-	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-	rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-	rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
-	if (ev == NULL) {
-		fprintf(stderr, "sluice-bench: no answer from %s within 15 s\n", o->bootstrap);
-		exit(1);
-	}
-	const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-	size_t n = 0;
-	const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
-	if (rd_kafka_event_error(ev) != 0) {
-		fprintf(stderr, "sluice-bench: create topic: %s\n", rd_kafka_event_error_string(ev));
-		exit(1);
-	}
-	if (n == 1 && rd_kafka_topic_result_error(tr[0]) != 0 &&
-	    rd_kafka_topic_result_error(tr[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-		fprintf(stderr, "sluice-bench: create topic: %s\n",
-			rd_kafka_topic_result_error_string(tr[0]));
-		exit(1);
-	}
-	rd_kafka_event_destroy(ev);
-	rd_kafka_queue_destroy(q);
-	rd_kafka_NewTopic_destroy(nt);
-}
-
-static void bench_report(const struct bench_opts *o, const struct bench_state *st, double secs)
-{
-	double mb = (double)st->acked * o->record_size / 1e6;
-	const struct hist *h = &st->lat;
+	double mb_per_s = (double)p->acked * o->record_size / 1e6 / p->seconds;
+	double rps = (double)p->acked / p->seconds;
 	if (o->json) {
-		printf("{\"workload\":\"produce\",\"records\":%" PRId64 ",\"failed\":%" PRId64
-		       ",\"record_size\":%d,\"partitions\":%d,\"acks\":\"%s\",\"seconds\":%.3f,"
-		       "\"mb_per_s\":%.2f,\"records_per_s\":%.0f,\"latency_us\":{\"p50\":%" PRIu64
-		       ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64 ",\"p9999\":%" PRIu64
-		       ",\"max\":%" PRIu64 ",\"mean\":%.1f}}\n",
-		       st->acked, st->failed, o->record_size, o->partitions, o->acks, secs,
-		       mb / secs, (double)st->acked / secs, hist_quantile(h, 0.5),
-		       hist_quantile(h, 0.9), hist_quantile(h, 0.99), hist_quantile(h, 0.999),
-		       hist_quantile(h, 0.9999), h->max, h->total ? h->sum / (double)h->total : 0.0);
+		printf(",\"produce\":{\"records\":%" PRId64 ",\"failed\":%" PRId64 ",\"seconds\":%.3f,"
+		       "\"mb_per_s\":%.2f,\"records_per_s\":%.0f,\"rate\":%.0f,\"requests\":%" PRId64
+		       ",", p->acked, p->failed, p->seconds, mb_per_s, rps, o->rate,
+		       p->req.ts_us < 0 ? -1 : p->req.produce);
+		report_hist_json("latency_us", &p->lat);
+		printf("}");
 		return;
 	}
 	printf("produce: %" PRId64 " records (%d B) in %.2f s: %.1f MB/s, %.0f records/s, %" PRId64
-	       " failed\n", st->acked, o->record_size, secs, mb / secs, (double)st->acked / secs,
-	       st->failed);
-	printf("ack latency us: p50 %" PRIu64 "  p90 %" PRIu64 "  p99 %" PRIu64 "  p99.9 %" PRIu64
-	       "  p99.99 %" PRIu64 "  max %" PRIu64 "\n", hist_quantile(h, 0.5),
-	       hist_quantile(h, 0.9), hist_quantile(h, 0.99), hist_quantile(h, 0.999),
-	       hist_quantile(h, 0.9999), h->max);
+	       " failed, %" PRId64 " Produce requests\n", p->acked, o->record_size, p->seconds,
+	       mb_per_s, rps, p->failed, p->req.ts_us < 0 ? -1 : p->req.produce);
+	report_hist_text("ack latency", &p->lat);
 }
 
-static void sleep_until_ns(int64_t t)
+static void report_fetch(const struct bench_opts *o, const struct bench_fetch_result *f)
 {
-	struct timespec ts = { .tv_sec = t / 1000000000, .tv_nsec = t % 1000000000 };
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
+	double mb_per_s = (double)f->bytes / 1e6 / f->seconds;
+	double rps = (double)f->records / f->seconds;
+	if (o->json) {
+		printf(",\"fetch\":{\"records\":%" PRId64 ",\"bytes\":%" PRId64 ",\"wanted\":%" PRId64
+		       ",\"complete\":%s,\"errors\":%" PRId64 ",\"seconds\":%.3f,\"mb_per_s\":%.2f,"
+		       "\"records_per_s\":%.0f,\"requests\":%" PRId64, f->records, f->bytes, f->wanted,
+		       f->complete ? "true" : "false", f->errors, f->seconds, mb_per_s, rps,
+		       f->req.ts_us < 0 ? -1 : f->req.fetch);
+		if (o->mode == BENCH_BOTH) {
+			printf(",");
+			report_hist_json("e2e_latency_us", &f->e2e);
+		}
+		printf("}");
+		return;
+	}
+	printf("fetch: %" PRId64 " of %" PRId64 " records, %.1f MB in %.2f s: %.1f MB/s, %.0f "
+	       "records/s, %" PRId64 " errors%s, %" PRId64 " Fetch requests\n", f->records,
+	       f->wanted, (double)f->bytes / 1e6, f->seconds, mb_per_s, rps, f->errors,
+	       f->complete ? "" : " (incomplete)", f->req.ts_us < 0 ? -1 : f->req.fetch);
+	if (o->mode == BENCH_BOTH)
+		report_hist_text("end-to-end latency", &f->e2e);
 }
 
-static struct bench_state st;
-
-/* Serve delivery reports as they arrive (see the threads note above). */
-static void *bench_poller(void *arg)
+static double client_cpu_s(void)
 {
-	rd_kafka_t *rk = arg;
-	while (!atomic_load(&st.done))
-		rd_kafka_poll(rk, 50);
-	rd_kafka_poll(rk, 0);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static void report(const struct bench_opts *o, const struct bench_topic_info *info,
+		   const struct bench_produce_result *p, const struct bench_fetch_result *f)
+{
+	if (o->json)
+		printf("{\"workload\":\"%s\",\"topic\":\"%s\",\"partitions\":%d,\"brokers\":%d,"
+		       "\"record_size\":%d,\"acks\":\"%s\",\"client_cpu_s\":%.2f", mode_name(o->mode),
+		       o->topic, info->partitions, info->brokers, o->record_size, o->acks,
+		       client_cpu_s());
+	else
+		printf("topic %s: %d partitions, %d brokers in metadata\n", o->topic,
+		       info->partitions, info->brokers);
+	if (p != NULL)
+		report_produce(o, p);
+	if (f != NULL)
+		report_fetch(o, f);
+	if (o->json)
+		printf("}\n");
+	else
+		printf("client CPU: %.2f s\n", client_cpu_s());
+}
+
+/* Exit status: 1 if a record failed or a fetch fell short of what it had to
+ * read (a --duration fetch may stop early), else 0. */
+static int verdict(const struct bench_opts *o, const struct bench_produce_result *p,
+		   const struct bench_fetch_result *f)
+{
+	int rc = 0;
+	if (p != NULL && p->failed > 0) {
+		fprintf(stderr, "sluice-bench: %" PRId64 " records failed, first: %s\n", p->failed,
+			p->first_error);
+		rc = 1;
+	}
+	if (f != NULL && f->errors > 0) {
+		fprintf(stderr, "sluice-bench: %" PRId64 " fetch errors, first: %s\n", f->errors,
+			f->first_error);
+		rc = 1;
+	}
+	if (f != NULL && !f->complete && (o->mode == BENCH_BOTH || o->duration_s <= 0)) {
+		fprintf(stderr, "sluice-bench: fetched %" PRId64 " of %" PRId64 " records, then "
+			"nothing for %d ms\n", f->records, f->wanted, BENCH_FETCH_IDLE_MS);
+		rc = 1;
+	}
+	return rc;
+}
+
+static int run_produce(const struct bench_opts *o)
+{
+	struct bench_produce_result produce_res = { 0 };
+	rd_kafka_t *rk = bench_producer_new(o, &produce_res);
+	struct bench_topic_info info = bench_topic_prepare(rk, o, true);
+	int rc = bench_produce_run(o, rk, info.partitions, NULL, &produce_res);
+	report(o, &info, &produce_res, NULL);
+	rd_kafka_destroy(rk);
+	return rc != 0 ? 1 : verdict(o, &produce_res, NULL);
+}
+
+/* Read what the topic holds now: from each partition's start to its end,
+ * or fewer with --records. */
+static int run_fetch(const struct bench_opts *o)
+{
+	struct bench_fetch_result fetch_res = { 0 };
+	rd_kafka_t *rk = bench_consumer_new(o, &fetch_res);
+	struct bench_topic_info info = bench_topic_prepare(rk, o, false);
+	int64_t *lo = calloc((size_t)info.partitions, sizeof(*lo));
+	int64_t *hi = calloc((size_t)info.partitions, sizeof(*hi));
+	bench_watermarks(rk, o->topic, info.partitions, lo, hi);
+	for (int p = 0; p < info.partitions; p++)
+		fetch_res.wanted += hi[p] - lo[p];
+	if (o->records_given && o->records < fetch_res.wanted)
+		fetch_res.wanted = o->records;
+	bench_fetch_run(o, rk, info.partitions, lo, NULL, &fetch_res);
+	report(o, &info, NULL, &fetch_res);
+	rd_kafka_destroy(rk);
+	free(lo);
+	free(hi);
+	return verdict(o, NULL, &fetch_res);
+}
+
+struct both_fetch_arg {
+	const struct bench_opts *o;
+	rd_kafka_t *rk;
+	int partitions;
+	const int64_t *start;
+	struct bench_link *link;
+	struct bench_fetch_result *res;
+};
+
+static void *both_fetch_main(void *arg)
+{
+	struct both_fetch_arg *a = arg;
+	bench_fetch_run(a->o, a->rk, a->partitions, a->start, a->link, a->res);
 	return NULL;
+}
+
+/* Produce and, on a thread of its own, consume from the current end, so the
+ * consumer sees each record once, as soon as the broker lets it. */
+static int run_both(const struct bench_opts *o)
+{
+	struct bench_produce_result produce_res = { 0 };
+	struct bench_fetch_result fetch_res = { .wanted = -1 };
+	rd_kafka_t *prk = bench_producer_new(o, &produce_res);
+	struct bench_topic_info info = bench_topic_prepare(prk, o, true);
+	rd_kafka_t *crk = bench_consumer_new(o, &fetch_res);
+	int64_t *lo = calloc((size_t)info.partitions, sizeof(*lo));
+	int64_t *hi = calloc((size_t)info.partitions, sizeof(*hi));
+	bench_watermarks(crk, o->topic, info.partitions, lo, hi);
+	struct bench_link link = { .produced = -1, .record_after_ns = INT64_MAX };
+	struct both_fetch_arg a = { o, crk, info.partitions, hi, &link, &fetch_res };
+	pthread_t thread;
+	pthread_create(&thread, NULL, both_fetch_main, &a);
+	int rc = bench_produce_run(o, prk, info.partitions, &link, &produce_res);
+	pthread_join(thread, NULL);
+	report(o, &info, &produce_res, &fetch_res);
+	rd_kafka_destroy(crk);
+	rd_kafka_destroy(prk);
+	free(lo);
+	free(hi);
+	return rc != 0 ? 1 : verdict(o, &produce_res, &fetch_res);
 }
 
 int main(int argc, char **argv)
 {
 	struct bench_opts o;
 	parse_args(argc, argv, &o);
-	rd_kafka_t *rk = bench_producer(&o, &st);
-	bench_create_topic(rk, &o);
-	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, o.topic, NULL);
-
-	char *payload = malloc((size_t)o.record_size + 1);
-	memset(payload, 'x', (size_t)o.record_size);
-	pthread_t poller;
-	pthread_create(&poller, NULL, bench_poller, rk);
-	int64_t start = now_ns(), end = start + (int64_t)(o.duration_s * 1e9);
-	st.record_after_ns = start + (int64_t)(o.warmup_s * 1e9);
-	st.first_ns = start;
-	for (int64_t sent = 0;; sent++) {
-		if (o.duration_s > 0 ? now_ns() >= end : sent >= o.records)
-			break;
-		int64_t t = now_ns();
-		if (o.rate > 0) {
-			/* Open loop: latency counts from the intended send time. */
-			t = start + (int64_t)((double)sent * 1e9 / o.rate);
-			sleep_until_ns(t);
-		}
-		while (rd_kafka_produce(rkt, (int32_t)(sent % o.partitions), RD_KAFKA_MSG_F_COPY,
-					payload, (size_t)o.record_size, NULL, 0,
-					(void *)(intptr_t)t) != 0) {
-			if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-				fprintf(stderr, "sluice-bench: produce: %s\n",
-					rd_kafka_err2str(rd_kafka_last_error()));
-				return 1;
-			}
-			sleep_until_ns(now_ns() + 100000); /* queue full: let acks drain */
-		}
+	switch (o.mode) {
+	case BENCH_FETCH:
+		return run_fetch(&o);
+	case BENCH_BOTH:
+		return run_both(&o);
+	case BENCH_PRODUCE:
+		break;
 	}
-	/* Not rd_kafka_flush: it would serve callbacks on this thread too,
-	 * racing the poller on the histogram. */
-	while (rd_kafka_outq_len(rk) > 0)
-		sleep_until_ns(now_ns() + 1000000);
-	atomic_store(&st.done, true);
-	pthread_join(poller, NULL);
-	double secs = (double)(st.last_ack_ns - (o.warmup_s > 0 ? st.record_after_ns : start)) / 1e9;
-	if (o.warmup_s > 0)
-		st.acked = (int64_t)st.lat.total; /* count only measured records */
-	if (secs <= 0)
-		secs = 1e-9;
-	bench_report(&o, &st, secs);
-	if (st.failed > 0)
-		fprintf(stderr, "sluice-bench: %" PRId64 " records failed, first: %s\n", st.failed,
-			st.first_error);
-	rd_kafka_topic_destroy(rkt);
-	rd_kafka_destroy(rk);
-	free(payload);
-	return st.failed > 0 ? 1 : 0;
+	return run_produce(&o);
 }

@@ -78,9 +78,9 @@ cat <<EOT
 | fio 16 KiB write + fdatasync latency p50 / p99 (overwriting a laid-out file) | ${fio_sync% *} / ${fio_sync#* } us |
 | fio 16 KiB append + fdatasync p50 / p99, O_DIRECT (file grows) | ${fio_append_direct% *} / ${fio_append_direct#* } us |
 | fio 16 KiB append + fdatasync p50 / p99, buffered (file grows; Sluice's write mode today) | ${fio_append_buffered% *} / ${fio_append_buffered#* } us |
-| Sluice produce, max rate (acks=1, flush=always, linger 5 ms) | $(field "$max" mb_per_s) MB/s, $(field "$max" records_per_s) records/s |
-| ... its ack latency p50 / p99 (queueing in the client included) | $(field "$max" 'latency_us["p50"]') / $(field "$max" 'latency_us["p99"]') us |
-| Sluice produce at 2,000 records/s, 1 request in flight, linger 0: ack latency p50 / p99 / p99.9 | $(field "$lat" 'latency_us["p50"]') / $(field "$lat" 'latency_us["p99"]') / $(field "$lat" 'latency_us["p999"]') us |
+| Sluice produce, max rate (acks=1, flush=always, linger 5 ms) | $(field "$max" 'produce["mb_per_s"]') MB/s, $(field "$max" 'produce["records_per_s"]') records/s |
+| ... its ack latency p50 / p99 (queueing in the client included) | $(field "$max" 'produce["latency_us"]["p50"]') / $(field "$max" 'produce["latency_us"]["p99"]') us |
+| Sluice produce at 2,000 records/s, 1 request in flight, linger 0: ack latency p50 / p99 / p99.9 | $(field "$lat" 'produce["latency_us"]["p50"]') / $(field "$lat" 'produce["latency_us"]["p99"]') / $(field "$lat" 'produce["latency_us"]["p999"]') us |
 | broker CPU for both runs | $cpu s |
 
 Commands:
