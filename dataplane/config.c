@@ -38,7 +38,7 @@ static const struct config_entry config_table[] = {
 	  "CPUs this process may use; flag --cpus" },
 	{ "shard.endpoints", CT_STRING, F(shard_endpoints), "shared", 0, 0,
 	  "shared: one address, requests for another shard's partitions are forwarded; "
-	  "per-shard: shard i is also broker node.id+1000*i on port+1+i, so clients send each "
+	  "per-shard: shard i is also broker node.id+1000*i on port+i, so clients send each "
 	  "partition's requests straight to its shard" },
 	{ "shard.poll.us", CT_INT32, F(shard_poll_us), "0", 0, 1000000,
 	  "an idle shard keeps polling this long before it sleeps (lower wake-up latency, more CPU)" },

@@ -190,8 +190,9 @@ static enum say_level level_of(const char *s)
 }
 
 /* "0-3,6" into cpus[]; the count, or -1 with a reason. */
-static int cpus_parse(const char *s, int *cpus, int max, char *err, size_t n)
+static int cpus_parse(const char *list, int *cpus, int max, char *err, size_t n)
 {
+	const char *s = list;
 	int count = 0;
 	while (*s != '\0') {
 		char *end;
@@ -220,7 +221,7 @@ static int cpus_parse(const char *s, int *cpus, int max, char *err, size_t n)
 	if (count > 0)
 		return count;
 bad:
-	snprintf(err, n, "shard.cpus: '%s' is not a CPU list like 0-3 or 0,2", s);
+	snprintf(err, n, "shard.cpus: '%s' is not a CPU list like 0-3 or 0,2", list);
 	return -1;
 }
 
