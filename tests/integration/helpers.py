@@ -182,3 +182,24 @@ def stored_codecs(bootstrap, topic, partition=0):
         err, hw, data = c.fetch(topic, partition, 0)
         assert err == 0
         return kr.batch_codecs(data)
+
+
+def read_acks(path):
+    """The delivery log written by durability_producer.py: (ok, errs, done) with
+    ok [(partition, offset, value)], errs [line] and done (produced, left) or None."""
+    ok, errs, done = [], [], None
+    try:
+        with open(path) as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    break  # partially written line
+                parts = line.split()
+                if parts[0] == "ok":
+                    ok.append((int(parts[1]), int(parts[2]), parts[3]))
+                elif parts[0] == "err":
+                    errs.append(line.strip())
+                elif parts[0] == "done":
+                    done = (int(parts[1]), int(parts[2]))
+    except FileNotFoundError:
+        pass
+    return ok, errs, done

@@ -1,9 +1,11 @@
 """A tiny raw Kafka protocol client for the integration tests (socket + struct).
 
-Only what the bad-input and idempotence tests need: framing, request header
-v1/v2, ApiVersions, Metadata, Produce (v3 non-flexible, v9 flexible), Fetch v4,
+Only what the integration tests need: framing, request header v1/v2,
+ApiVersions, Metadata, Produce (v3 non-flexible, v9 flexible), Fetch v4,
 ListOffsets v1, CreateTopics v4, DeleteTopics v1, InitProducerId v0, and a
-record batch v2 builder/parser with a pure-Python CRC-32C.
+record batch v2 builder/parser with a pure-Python CRC-32C. Produce v3, Fetch
+v4 and ListOffsets v1 also come in a *_multi form: one request over several
+topics and partitions, answered as the broker ordered it.
 
 Everything here is written from the protocol spec (messages/*.json and
 implementation.html), independently of the broker's codec.
@@ -582,9 +584,8 @@ class Conn:
 
     def produce_body_v3(self, topic, partition, records_bytes, acks=-1, timeout_ms=10000,
                         transactional_id=None):
-        pd = i32(partition) + bytes_(records_bytes)
-        td = string(topic) + array([pd])
-        return string(transactional_id) + i16(acks) + i32(timeout_ms) + array([td])
+        return produce_body_v3_multi([(topic, [(partition, records_bytes)])], acks, timeout_ms,
+                                     transactional_id)
 
     def produce_v3(self, topic, partition, records_bytes, acks=-1, timeout_ms=10000):
         """Produce v3 (non-flexible). Returns (error_code, base_offset)."""
@@ -593,20 +594,29 @@ class Conn:
 
     def produce_v3_full(self, topic, partition, records_bytes, acks=-1, timeout_ms=10000):
         """Produce v3. Returns (error_code, base_offset, log_append_time_ms)."""
-        body = self.produce_body_v3(topic, partition, records_bytes, acks, timeout_ms)
+        resp = self.produce_v3_multi([(topic, [(partition, records_bytes)])], acks, timeout_ms)
+        if resp is None:
+            return None
+        assert len(resp) == 1 and resp[0][0] == topic, resp
+        assert len(resp[0][1]) == 1 and resp[0][1][0][0] == partition, resp
+        return resp[0][1][0][1:]
+
+    def produce_v3_multi(self, topics, acks=-1, timeout_ms=10000):
+        """One Produce v3 request for several topics and partitions.
+
+        topics: [(topic, [(partition, records_bytes), ...]), ...], sent in that
+        order. Returns the response in the order the broker wrote it:
+        [(topic, [(partition, error_code, base_offset, log_append_time_ms), ...]), ...],
+        or None for acks=0 (no response)."""
+        body = produce_body_v3_multi(topics, acks, timeout_ms)
         if acks == 0:
             self.send_request(PRODUCE, 3, body)
             return None
         r = self.request(PRODUCE, 3, body)
-
-        def part(r):
-            return (r.i32(), r.i16(), r.i64(), r.i64())
-
-        resp = r.array(lambda r: (r.string(), r.array(part)))
+        resp = r.array(lambda r: (r.string(), r.array(
+            lambda r: (r.i32(), r.i16(), r.i64(), r.i64()))))
         r.i32()  # throttle
-        assert len(resp) == 1 and resp[0][0] == topic, resp
-        assert len(resp[0][1]) == 1 and resp[0][1][0][0] == partition, resp
-        return resp[0][1][0][1:]
+        return resp
 
     def produce_v9(self, topic, partition, records_bytes, acks=-1, timeout_ms=10000):
         """Produce v9 (flexible). Returns (error_code, base_offset, error_message)."""
@@ -642,23 +652,20 @@ class Conn:
     def fetch(self, topic, partition, offset, max_wait_ms=0, min_bytes=0,
               max_bytes=50 * 1024 * 1024, partition_max_bytes=10 * 1024 * 1024):
         """Fetch v4. Returns (error_code, high_watermark, records_bytes)."""
-        pd = i32(partition) + i64(offset) + i32(partition_max_bytes)
-        body = (i32(-1) + i32(max_wait_ms) + i32(min_bytes) + i32(max_bytes) + i8(0)
-                + array([string(topic) + array([pd])]))
-        r = self.request(FETCH, 4, body)
-        r.i32()
-
-        def part(r):
-            p = {"partition": r.i32(), "error": r.i16(), "hw": r.i64(), "lso": r.i64()}
-            p["aborted"] = r.array(lambda r: (r.i64(), r.i64()))
-            p["records"] = r.bytes_()
-            return p
-
-        resp = r.array(lambda r: (r.string(), r.array(part)))
+        resp = self.fetch_multi([(topic, [(partition, offset)])], max_wait_ms, min_bytes,
+                                max_bytes, partition_max_bytes)
         assert len(resp) == 1 and resp[0][0] == topic, resp
         p = resp[0][1][0]
         assert p["partition"] == partition, resp
         return p["error"], p["hw"], p["records"] or b""
+
+    def fetch_multi(self, topics, max_wait_ms=0, min_bytes=0, max_bytes=50 * 1024 * 1024,
+                    partition_max_bytes=10 * 1024 * 1024):
+        """One Fetch v4 request. topics: [(topic, [(partition, offset), ...]), ...].
+        Returns parse_fetch_v4's list, in the order the broker wrote it."""
+        corr = self.send_request(FETCH, 4, fetch_body_v4(topics, max_wait_ms, min_bytes,
+                                                         max_bytes, partition_max_bytes))
+        return parse_fetch_v4(self.recv_response(corr))
 
     def fetch_all(self, topic, partition, start=0, deadline_s=20.0):
         """Read every record from start to the high watermark.
@@ -782,13 +789,49 @@ class Conn:
 
     def list_offset(self, topic, partition, timestamp):
         """timestamp -1 latest, -2 earliest. Returns (error_code, timestamp, offset)."""
-        body = i32(-1) + array([string(topic) + array([i32(partition) + i64(timestamp)])])
-        r = self.request(LIST_OFFSETS, 1, body)
-        resp = r.array(lambda r: (r.string(), r.array(
-            lambda r: (r.i32(), r.i16(), r.i64(), r.i64()))))
+        resp = self.list_offsets_multi([(topic, [(partition, timestamp)])])
         p = resp[0][1][0]
         assert resp[0][0] == topic and p[0] == partition, resp
         return p[1], p[2], p[3]
+
+    def list_offsets_multi(self, topics):
+        """One ListOffsets v1 request. topics: [(topic, [(partition, timestamp), ...]), ...].
+        Returns [(topic, [(partition, error_code, timestamp, offset), ...]), ...] in
+        the order the broker wrote it."""
+        body = i32(-1) + array([string(t) + array([i32(p) + i64(ts) for p, ts in parts])
+                                for t, parts in topics])
+        r = self.request(LIST_OFFSETS, 1, body)
+        return r.array(lambda r: (r.string(), r.array(
+            lambda r: (r.i32(), r.i16(), r.i64(), r.i64()))))
+
+
+def produce_body_v3_multi(topics, acks=-1, timeout_ms=10000, transactional_id=None):
+    """Produce v3 body. topics: [(topic, [(partition, records_bytes), ...]), ...]."""
+    tds = [string(t) + array([i32(p) + bytes_(rec) for p, rec in parts]) for t, parts in topics]
+    return string(transactional_id) + i16(acks) + i32(timeout_ms) + array(tds)
+
+
+def fetch_body_v4(topics, max_wait_ms=0, min_bytes=0, max_bytes=50 * 1024 * 1024,
+                  partition_max_bytes=10 * 1024 * 1024):
+    """Fetch v4 body. topics: [(topic, [(partition, offset), ...]), ...]."""
+    tds = [string(t) + array([i32(p) + i64(off) + i32(partition_max_bytes)
+                              for p, off in parts]) for t, parts in topics]
+    return (i32(-1) + i32(max_wait_ms) + i32(min_bytes) + i32(max_bytes) + i8(0)
+            + array(tds))
+
+
+def parse_fetch_v4(r):
+    """Fetch v4 response body: [(topic, [{partition, error, hw, lso, aborted,
+    records}, ...]), ...]."""
+    r.i32()  # throttle
+
+    def part(r):
+        p = {"partition": r.i32(), "error": r.i16(), "hw": r.i64(), "lso": r.i64()}
+        p["aborted"] = r.array(lambda r: (r.i64(), r.i64()))
+        p["records"] = r.bytes_() or b""
+        return p
+
+    return r.array(lambda r: (r.string(), r.array(part)))
 
 
 def batch_codecs(data):

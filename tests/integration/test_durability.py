@@ -11,26 +11,7 @@ import pytest
 
 import kafka_raw as kr
 from conftest import HERE, unique, wait_for
-from helpers import consume, create_topic, produce_all, producer
-
-
-def read_acks(path):
-    ok, errs, done = [], [], None
-    try:
-        with open(path) as f:
-            for line in f:
-                if not line.endswith("\n"):
-                    break  # partially written line
-                parts = line.split()
-                if parts[0] == "ok":
-                    ok.append((int(parts[1]), int(parts[2]), parts[3]))
-                elif parts[0] == "err":
-                    errs.append(line.strip())
-                elif parts[0] == "done":
-                    done = (int(parts[1]), int(parts[2]))
-    except FileNotFoundError:
-        pass
-    return ok, errs, done
+from helpers import consume, create_topic, produce_all, producer, read_acks
 
 
 @pytest.mark.timeout_s(240)
