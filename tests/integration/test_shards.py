@@ -743,12 +743,8 @@ def test_unusable_cpu_runs_unpinned(make_broker):
     "x",
     "1024",
     "-1",
-    pytest.param("3-1", marks=pytest.mark.xfail(strict=True, reason=(
-        "bug: the message quotes what is left after the parse stopped ('-1'), "
-        "not the value given"))),
-    pytest.param("0;1", marks=pytest.mark.xfail(strict=True, reason=(
-        "bug: the message quotes what is left after the parse stopped (';1'), "
-        "not the value given"))),
+    "3-1",
+    "0;1",
 ])
 def test_bad_cpus_exit_2(tmp_path, cpus):
     d = tmp_path / "data"
