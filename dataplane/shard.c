@@ -338,12 +338,14 @@ static void shard_stats_print(const struct shard *sh)
 {
 	const struct shard_stats *s = &sh->stats;
 	say_info("shard %d: requests=%llu bytes_in=%llu bytes_out=%llu batches=%llu "
-		 "flushes=%llu conns=%d accepted=%llu closed=%llu protocol_errors=%llu",
+		 "flushes=%llu conns=%d accepted=%llu closed=%llu protocol_errors=%llu "
+		 "zc_sends=%llu recv_nobufs=%llu",
 		 sh->id, (unsigned long long)s->requests, (unsigned long long)s->bytes_in,
 		 (unsigned long long)s->bytes_out, (unsigned long long)s->batches,
 		 (unsigned long long)s->flushes, sh->n_conns,
 		 (unsigned long long)s->conns_accepted, (unsigned long long)s->conns_closed,
-		 (unsigned long long)s->protocol_errors);
+		 (unsigned long long)s->protocol_errors, (unsigned long long)s->zc_sends,
+		 (unsigned long long)s->recv_nobufs);
 }
 
 static void shard_stop(struct shard *sh)

@@ -83,6 +83,7 @@ static inline void shard_mem_charge(struct shard_mem *m, int64_t delta)
 struct shard_stats {
 	uint64_t requests, bytes_in, bytes_out, batches, records_appended_bytes, fetch_bytes;
 	uint64_t flushes, conns_accepted, conns_closed, protocol_errors;
+	uint64_t zc_sends, recv_nobufs; /* sendmsg_zc issued; recvs ended by -ENOBUFS */
 };
 
 struct shard {
