@@ -42,6 +42,17 @@
  * range. Larger gathers are sent in several sendmsg calls. */
 #define CONN_SEND_IOV_MAX 64
 
+/* A batch of ready responses at least this large is sent with
+ * sendmsg_zc: the kernel then sends record bytes straight from fetch read
+ * buffers, at the price of pinning pages and one extra completion (the
+ * notification) per send, which costs more than copying a small batch. */
+#define CONN_SEND_ZC_MIN_BYTES (64 * 1024)
+
+/* Zero-copy sends of one connection whose notification has not arrived
+ * (it comes once the peer has acknowledged the bytes). Their requests stay
+ * allocated until then; past this, sends copy instead. */
+#define CONN_SEND_ZC_INFLIGHT_MAX 4
+
 /* Separate byte ranges in one response: its inline bytes plus record
  * ranges spliced in by reference. A Fetch copies small reads instead of
  * splicing once it has FETCH_SPLICE_RANGES_MAX ranges. */

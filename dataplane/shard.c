@@ -280,7 +280,8 @@ static void shard_stats_print(const struct shard *sh)
 		 "xcalls_sent=%llu xcalls_received=%llu xcall_overflows=%llu doorbells=%llu "
 		 "produce_forwarded=%llu fetch_forwarded=%llu fetch_notifies=%llu "
 		 "xcall_queue=%d xcalls_outstanding=%d parked_fetches=%d mem_used=%lld "
-		 "mem_limit=%lld mem_pauses=%llu turns=%llu sleeps=%llu",
+		 "mem_limit=%lld mem_pauses=%llu turns=%llu sleeps=%llu zc_sends=%llu "
+		 "recv_nobufs=%llu",
 		 sh->id, (unsigned long long)s->requests, (unsigned long long)s->bytes_in,
 		 (unsigned long long)s->bytes_out, (unsigned long long)s->batches,
 		 (unsigned long long)s->flushes, sh->n_conns,
@@ -291,7 +292,8 @@ static void shard_stats_print(const struct shard *sh)
 		 (unsigned long long)s->fetch_forwarded, (unsigned long long)s->fetch_notifies,
 		 queued, sh->x_outstanding, sh->n_fetch_waiters, (long long)sh->mem.used,
 		 (long long)sh->mem.limit, (unsigned long long)sh->mem.pauses,
-		 (unsigned long long)s->turns, (unsigned long long)s->sleeps);
+		 (unsigned long long)s->turns, (unsigned long long)s->sleeps,
+		 (unsigned long long)s->zc_sends, (unsigned long long)s->recv_nobufs);
 }
 
 static void shard_stop(struct shard *sh)
@@ -511,6 +513,10 @@ static int64_t shard_next_sync_ms(struct shard *sh)
  * getting BUFFER_FULL errors. */
 #define SHARD_WPOOL_PAUSE_PCT 15
 #define SHARD_WPOOL_RESUME_PCT 40
+/* A pause that frees nothing for this long is lifted: the memory may be
+ * held by frames that can only complete by reading more (every connection
+ * paused halfway through a request), and then waiting frees nothing. */
+#define SHARD_MEM_STALL_MS 200
 
 static void shard_mem_check(struct shard *sh)
 {
@@ -521,13 +527,21 @@ static void shard_mem_check(struct shard *sh)
 	sh->oversize_charged = oversize;
 	uint64_t free_pct = (uint64_t)bufpool_free_count(&sh->wpool) * 100 /
 			    bufpool_total_count(&sh->wpool);
+	if (m->paused && m->used < m->paused_low) {
+		m->paused_low = m->used;
+		m->paused_progress_ms = sh->now_ms;
+	}
+	bool stalled = m->paused && sh->now_ms - m->paused_progress_ms > SHARD_MEM_STALL_MS;
 	if (!m->paused && (m->used > m->high || free_pct < SHARD_WPOOL_PAUSE_PCT)) {
 		m->paused = true;
+		m->paused_low = m->used;
+		m->paused_progress_ms = sh->now_ms;
 		m->pauses++;
 		say_debug("memory budget: %lld of %lld bytes in use, %llu%% of write buffers "
 			  "free: pausing reads", (long long)m->used, (long long)m->limit,
 			  (unsigned long long)free_pct);
-	} else if (m->paused && m->used < m->low && free_pct > SHARD_WPOOL_RESUME_PCT) {
+	} else if (m->paused &&
+		   ((m->used < m->low && free_pct > SHARD_WPOOL_RESUME_PCT) || stalled)) {
 		m->paused = false;
 		conn_resume_all(sh);
 	}

@@ -97,6 +97,8 @@ struct shard_mem {
 	int64_t limit, high, low;
 	int64_t used;
 	bool paused;
+	int64_t paused_low;      /* least `used` seen while paused */
+	int64_t paused_progress_ms; /* when paused_low last went down */
 	uint64_t pauses; /* times the budget paused reading */
 };
 
@@ -110,6 +112,7 @@ static inline void shard_mem_charge(struct shard_mem *m, int64_t delta)
 struct shard_stats {
 	uint64_t requests, bytes_in, bytes_out, batches, records_appended_bytes, fetch_bytes;
 	uint64_t flushes, conns_accepted, conns_closed, protocol_errors;
+	uint64_t zc_sends, recv_nobufs; /* sendmsg_zc issued; recvs ended by -ENOBUFS */
 	uint64_t xcalls_sent, xcalls_received, xcall_overflows, doorbells;
 	uint64_t produce_forwarded, fetch_forwarded, fetch_notifies;
 	uint64_t turns, sleeps;
