@@ -226,7 +226,7 @@ static void conn_resp_update(struct conn *c)
 		if (r->ready && !r->no_response)
 			sum += kw_total_len(&r->resp);
 		else if (!r->ready)
-			waiting += r->read_used;
+			waiting += r->read_cap;
 	c->resp_bytes = (sum > c->send_skip ? sum - c->send_skip : 0) + waiting;
 }
 
