@@ -23,13 +23,9 @@
 #define TOPIC_CONFIGS_MAX 64
 #define TOPIC_CONFIG_VALUE_LEN_MAX 255
 
-/* Receive buffer of a connection starts at this size and grows (up to
- * socket.request.max.bytes) only for a frame that does not fit. */
-#define CONN_RECV_BUF_INITIAL_BYTES (64 * 1024)
-
-/* A connection's receive buffer shrinks back to the initial size after a
- * frame larger than this was handled, so one huge produce does not pin
- * memory for the life of the connection. */
+/* A connection's assembly buffer (a frame cut by a receive-buffer
+ * boundary) larger than this is freed once its frame is handled, so one
+ * huge produce does not pin memory for the life of the connection. */
 #define CONN_RECV_BUF_KEEP_BYTES (4 * 1024 * 1024)
 
 /* Requests read from one connection but not yet answered. Kafka handles one

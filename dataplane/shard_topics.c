@@ -330,8 +330,7 @@ static void topic_op_broadcast_done(struct shard *sh, struct xcall *x)
 	free(op->bcast);
 	op->bcast = NULL;
 	if (op->kind == TOPIC_OP_DELETE) {
-		struct topic_state *ts = shard_topic_find_id(sh, op->deleted_id);
-		(void)ts; /* detached everywhere, shard 0 included */
+		/* Detached everywhere, shard 0 included: the metadata goes last. */
 		int rc = metadata_topic_delete(sh->node->md, kstr_from(op->deleted_name));
 		if (rc != 0) {
 			say_error("delete topic %s: metadata: %s", op->deleted_name, strerror(-rc));
