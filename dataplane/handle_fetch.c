@@ -49,7 +49,6 @@ struct xfetch {
 struct fetch_slot {
 	size_t off;
 	int32_t len;
-	int32_t owner;     /* shard; -1: unknown topic or partition */
 	struct xfetch *x;  /* remote partitions */
 };
 
@@ -233,21 +232,18 @@ static void fetch_respond(struct request *req, struct fetch_state *fs)
 static void xfetch_run(struct shard *sh, struct xcall *xc)
 {
 	struct xfetch *x = container_of(xc, struct xfetch, xc);
-	struct topic_state *ts = shard_topic_find_id(sh, x->topic_id);
-	if (ts == NULL || x->index >= ts->n_parts || ts->parts[x->index].log == NULL) {
-		x->error = KAFKA_UNKNOWN_TOPIC_OR_PARTITION; /* deleted meanwhile */
+	struct partition *p = shard_partition_owned(sh, x->topic_id, x->index);
+	if (p == NULL) {
+		x->error = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
 		x->len = 0;
 		xcall_reply(sh, xc);
 		return;
 	}
-	struct partition *p = &ts->parts[x->index];
 	fetch_read(p->log, x->offset, x->limit, x->dst, x->cap, x);
 	if (x->watch && x->error == KAFKA_NONE && x->len == 0)
 		p->watchers |= 1ull << x->xc.src;
 	xcall_reply(sh, xc);
 }
-
-static void fetch_evaluate(struct request *req);
 
 static void xfetch_done(struct shard *sh, struct xcall *xc)
 {
@@ -304,7 +300,7 @@ static void fetch_remote(struct request *req, struct fetch_state *fs, struct fet
 }
 
 /* Fold the remote answers into the response; the totals of the run. */
-static void fetch_collect(struct request *req, struct fetch_state *fs, struct fetch_totals *tot)
+static void fetch_collect(struct fetch_state *fs, struct fetch_totals *tot)
 {
 	struct fetch_slot *slot = fs->slots;
 	*tot = (struct fetch_totals){ 0 };
@@ -323,7 +319,6 @@ static void fetch_collect(struct request *req, struct fetch_state *fs, struct fe
 			}
 		}
 	}
-	(void)req;
 }
 
 /* KIP-74 across shards: nothing came back but a remote partition has a
@@ -351,7 +346,7 @@ static void fetch_evaluate(struct request *req)
 	struct shard *sh = req->sh;
 	struct fetch_state *fs = req->fetch_state;
 	struct fetch_totals tot;
-	fetch_collect(req, fs, &tot);
+	fetch_collect(fs, &tot);
 	if (tot.bytes == 0 && !tot.error && fetch_remote_first_batch(req, fs))
 		return;
 	bool closing = req->conn->closing;
@@ -366,11 +361,6 @@ static void fetch_evaluate(struct request *req)
 		return;
 	}
 	fetch_respond(req, fs);
-}
-
-static void fetch_resume(struct request *req)
-{
-	fetch_evaluate(req);
 }
 
 /* Run (or re-run) a fetch: answer it, or leave it parked. */
@@ -454,7 +444,7 @@ int handle_Fetch(struct request *req, struct kreader *r)
 	if (fetch_prepare(req, fs) != 0)
 		return -1;
 	req->fetch_state = fs;
-	req->resume = fetch_resume;
+	req->resume = fetch_evaluate; /* the last remote part is back */
 
 	fs->max_bytes = sh->cfg->fetch_max_bytes;
 	if (req->api_version >= 3 && fs->body.MaxBytes < fs->max_bytes)

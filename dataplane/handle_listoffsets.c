@@ -66,11 +66,11 @@ struct xlist {
 static void xlist_run(struct shard *sh, struct xcall *xc)
 {
 	struct xlist *x = container_of(xc, struct xlist, xc);
-	struct topic_state *ts = shard_topic_find_id(sh, x->topic_id);
-	if (ts == NULL || x->index >= ts->n_parts || ts->parts[x->index].log == NULL)
-		x->out->ErrorCode = KAFKA_UNKNOWN_TOPIC_OR_PARTITION; /* deleted meanwhile */
+	struct partition *p = shard_partition_owned(sh, x->topic_id, x->index);
+	if (p == NULL)
+		x->out->ErrorCode = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
 	else
-		list_offsets_partition(ts->parts[x->index].log, x->when, x->out);
+		list_offsets_partition(p->log, x->when, x->out);
 	xcall_reply(sh, xc);
 }
 

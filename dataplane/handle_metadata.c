@@ -94,7 +94,7 @@ static int metadata_brokers(struct request *req, struct kafka_MetadataResponse *
 		return -1;
 	for (int i = 0; i < n; i++) {
 		kafka_MetadataResponse_MetadataResponseBroker_init(&b[i]);
-		b[i].NodeId = n == 1 ? cfg->node_id : node_shard_id(sh->node, cfg->node_id, i);
+		b[i].NodeId = n == 1 ? cfg->node_id : node_shard_id(cfg->node_id, i);
 		b[i].Host = kstr_from(config_advertised_host(cfg));
 		b[i].Port = config_advertised_port(cfg) + (n == 1 ? 0 : i);
 	}

@@ -203,13 +203,12 @@ static int64_t produce_append(struct shard *sh, struct partition *p, const uint8
 static void xproduce_run(struct shard *sh, struct xcall *xc)
 {
 	struct xproduce *x = container_of(xc, struct xproduce, xc);
-	struct topic_state *ts = shard_topic_find_id(sh, x->topic_id);
-	if (ts == NULL || x->index >= ts->n_parts || ts->parts[x->index].log == NULL) {
-		x->out->ErrorCode = KAFKA_UNKNOWN_TOPIC_OR_PARTITION; /* deleted meanwhile */
+	struct partition *p = shard_partition_owned(sh, x->topic_id, x->index);
+	if (p == NULL) {
+		x->out->ErrorCode = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
 		xcall_reply(sh, xc);
 		return;
 	}
-	struct partition *p = &ts->parts[x->index];
 	int64_t needed = produce_append(sh, p, x->records, x->len, &x->h, x->acks, x->now_ms,
 					x->out);
 	if (needed < 0) {

@@ -290,7 +290,7 @@ static int print_placement(const struct broker_config *cfg)
 		for (int32_t p = 0; p < t->partitions; p++) {
 			int32_t s = placement_shard(kstr_from(t->name), p, n.n_shards);
 			int32_t leader = config_per_shard_endpoints(cfg)
-						 ? node_shard_id(&n, cfg->node_id, s) : cfg->node_id;
+						 ? node_shard_id(cfg->node_id, s) : cfg->node_id;
 			printf("%s %d shard %d leader %d\n", t->name, p, s, leader);
 		}
 	}

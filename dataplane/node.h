@@ -46,9 +46,8 @@ static inline struct spsc *node_ring(struct node *n, int from, int to)
 }
 
 /* Kafka node id a shard answers as with shard.endpoints=per-shard. */
-static inline int32_t node_shard_id(const struct node *n, int32_t node_id, int shard)
+static inline int32_t node_shard_id(int32_t node_id, int shard)
 {
-	(void)n;
 	return node_id + SHARD_NODE_ID_STRIDE * shard;
 }
 

@@ -163,9 +163,8 @@ struct shard {
 	int n_topics;
 
 	int listen_fd;      /* shared port: shard 0 only; per-shard: every shard */
-	int listen_fd2;     /* per-shard mode, shard 0: the shared bootstrap port too */
-	struct uring_op accept_op, accept_op2;
-	bool accept_armed, accept_armed2;
+	struct uring_op accept_op;
+	bool accept_armed;
 	int next_handoff;   /* round robin over shards for shared-port connections */
 
 	int signal_fd;      /* shard 0 only */
@@ -221,6 +220,9 @@ void shard_destroy(struct shard *sh);
 struct topic_state *shard_topic_find(struct shard *sh, struct kstr name);
 struct topic_state *shard_topic_find_id(struct shard *sh, struct kuuid id);
 struct partition *shard_partition_find(struct shard *sh, struct kstr topic, int32_t index);
+/* The partition a forwarded call names, if this shard owns it; NULL when
+ * its topic was deleted (or re-created) since the call was sent. */
+struct partition *shard_partition_owned(struct shard *sh, struct kuuid topic_id, int32_t index);
 /* Make a topic live on this shard: table entry, logs of owned partitions. */
 int shard_topic_attach(struct shard *sh, const struct topic *t, struct topic_state **out);
 /* Forget a topic on this shard: fail its waiters, delete its owned logs. */

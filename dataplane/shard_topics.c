@@ -64,11 +64,19 @@ struct partition *shard_partition_find(struct shard *sh, struct kstr topic, int3
 	return &ts->parts[index];
 }
 
+struct partition *shard_partition_owned(struct shard *sh, struct kuuid topic_id, int32_t index)
+{
+	struct topic_state *ts = shard_topic_find_id(sh, topic_id);
+	if (ts == NULL || index < 0 || index >= ts->n_parts || ts->parts[index].log == NULL)
+		return NULL;
+	return &ts->parts[index];
+}
+
 int32_t shard_leader_id(const struct shard *sh, const struct partition *p)
 {
 	if (!config_per_shard_endpoints(sh->cfg))
 		return sh->cfg->node_id;
-	return node_shard_id(sh->node, sh->cfg->node_id, p->owner);
+	return node_shard_id(sh->cfg->node_id, p->owner);
 }
 
 static void partition_on_advance(void *arg, struct plog *log)
@@ -84,14 +92,14 @@ static void partition_on_advance(void *arg, struct plog *log)
 	p->watchers = 0;
 }
 
-static void topic_log_config(const struct shard *sh, const struct topic *t, struct log_config *lc)
+static void topic_log_config(struct shard *sh, const struct topic *t, struct log_config *lc)
 {
 	memset(lc, 0, sizeof(*lc));
 	lc->segment_bytes = t->segment_bytes;
 	lc->index_interval_bytes = t->index_interval_bytes;
 	lc->flush = (enum flush_mode)sh->cfg->flush;
 	lc->flush_interval_ms = sh->cfg->flush_interval_ms;
-	lc->pool = (struct bufpool *)&sh->wpool;
+	lc->pool = &sh->wpool;
 }
 
 static void topic_state_free(struct topic_state *ts)

@@ -1,6 +1,8 @@
 """Client helpers shared by the integration tests (confluent-kafka and kcat)."""
 
+import os
 import subprocess
+import sys
 import time
 import uuid
 
@@ -203,3 +205,43 @@ def read_acks(path):
     except FileNotFoundError:
         pass
     return ok, errs, done
+
+
+def produce_through_kills(broker, topic, parts, tmp_path, step, pause_s=0.0, rounds=3):
+    """Run durability_producer.py (idempotent, acks=all) on topic and kill -9
+    the broker `rounds` times, each after `step` more acknowledgements, waiting
+    for `step` more after each restart (`pause_s` between kill and start). Then
+    stop the producer and let it flush. Returns (read_acks of its log, the
+    rounds as (acks at kill, acks after restart), the producer process)."""
+    from conftest import HERE, wait_for
+    out, stop = tmp_path / "acks.txt", tmp_path / "stop"
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "durability_producer.py"), broker.bootstrap, topic,
+         str(parts), str(out), str(stop), "400000"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    done_rounds = []
+    try:
+        for rnd in range(rounds):
+            before = len(read_acks(out)[0])
+            wait_for(lambda: len(read_acks(out)[0]) >= before + step, timeout=60,
+                     what="%d more acknowledgements before kill %d" % (step, rnd + 1))
+            assert proc.poll() is None, "producer exited early"
+            broker.kill()
+            at_kill = len(read_acks(out)[0])
+            if pause_s:
+                time.sleep(pause_s)
+            broker.start()
+            wait_for(lambda: len(read_acks(out)[0]) >= at_kill + step, timeout=60,
+                     what="%d more acknowledgements after restart %d" % (step, rnd + 1))
+            done_rounds.append((at_kill, len(read_acks(out)[0])))
+        stop.touch()
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError("producer did not finish flushing")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    return read_acks(out), done_rounds, proc

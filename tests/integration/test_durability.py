@@ -3,15 +3,12 @@ torn segment tails."""
 
 import glob
 import os
-import subprocess
-import sys
-import time
 
 import pytest
 
 import kafka_raw as kr
-from conftest import HERE, unique, wait_for
-from helpers import consume, create_topic, produce_all, producer, read_acks
+from conftest import unique
+from helpers import consume, create_topic, produce_all, producer, produce_through_kills
 
 
 @pytest.mark.timeout_s(240)
@@ -21,37 +18,9 @@ def test_kill9_under_idempotent_load(broker, tmp_path):
     t = unique("crash")
     parts = 3
     assert create_topic(broker.bootstrap, t, partitions=parts) is None
-    out = tmp_path / "acks.txt"
-    stop = tmp_path / "stop"
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "durability_producer.py"), broker.bootstrap, t,
-         str(parts), str(out), str(stop), "400000"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    rounds = []
-    try:
-        for rnd in range(3):
-            before = len(read_acks(out)[0])
-            wait_for(lambda: len(read_acks(out)[0]) >= before + 1500, timeout=60,
-                     what="1500 more acknowledgements before kill %d" % (rnd + 1))
-            assert proc.poll() is None, "producer exited early"
-            broker.kill()
-            at_kill = len(read_acks(out)[0])
-            time.sleep(0.3)  # the producer sees the broker gone and queues retries
-            broker.start()
-            wait_for(lambda: len(read_acks(out)[0]) >= at_kill + 1500, timeout=60,
-                     what="1500 more acknowledgements after restart %d" % (rnd + 1))
-            rounds.append((at_kill, len(read_acks(out)[0])))
-        stop.touch()
-        try:
-            proc.wait(120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise AssertionError("producer did not finish flushing")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    ok, errs, done = read_acks(out)
+    # pause 0.3 s: the producer sees the broker gone and queues retries
+    (ok, errs, done), rounds, proc = produce_through_kills(broker, t, parts, tmp_path, 1500,
+                                                           pause_s=0.3)
     print("kill/restart rounds (acks at kill, acks after restart): %s; final: %s"
           % (rounds, done))
     assert done is not None, "producer died: %s" % proc.stdout.read().decode(errors="replace")

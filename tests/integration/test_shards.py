@@ -18,7 +18,6 @@ import select
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 
@@ -27,8 +26,9 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 import kafka_raw as kr
-from conftest import HERE, REPO, _die_with_parent, free_port, sluiced_path, unique, wait_for
-from helpers import admin, consume, consumer, list_topics, produce_all, producer, read_acks
+from conftest import REPO, _die_with_parent, free_port, sluiced_path, unique, wait_for
+from helpers import (admin, consume, consumer, list_topics, produce_all, producer,
+                     produce_through_kills)
 
 MiB = 1024 * 1024
 
@@ -784,31 +784,7 @@ def test_kill9_under_load_on_both_shards(make_broker, tmp_path):
         assert c.create_topic(t, parts)[0] == 0
     owners = check_dealt_round(placement_of(b, 2), t, parts, 2)
     assert owners.count(0) == owners.count(1) == 2
-    out, stop = tmp_path / "acks.txt", tmp_path / "stop"
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "durability_producer.py"), b.bootstrap, t,
-         str(parts), str(out), str(stop), "400000"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    rounds = []
-    try:
-        for rnd in range(3):
-            before = len(read_acks(out)[0])
-            wait_for(lambda: len(read_acks(out)[0]) >= before + 3000, timeout=60,
-                     what="3000 more acknowledgements before kill %d" % (rnd + 1))
-            assert proc.poll() is None, "producer exited early"
-            b.kill()
-            at_kill = len(read_acks(out)[0])
-            b.start()
-            wait_for(lambda: len(read_acks(out)[0]) >= at_kill + 3000, timeout=60,
-                     what="3000 more acknowledgements after restart %d" % (rnd + 1))
-            rounds.append((at_kill, len(read_acks(out)[0])))
-        stop.touch()
-        proc.wait(100)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    ok, errs, done = read_acks(out)
+    (ok, errs, done), rounds, proc = produce_through_kills(b, t, parts, tmp_path, 3000)
     print("kill/restart rounds (acks at kill, acks after restart): %s; final: %s"
           % (rounds, done))
     assert done is not None, "producer died: %s" % proc.stdout.read().decode(errors="replace")
