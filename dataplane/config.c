@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "storage/sio.h"
 #include "limits.h"
 
 enum config_type { CT_INT32, CT_INT64, CT_BOOL, CT_STRING, CT_ADDR, CT_FLUSH };
@@ -87,6 +88,22 @@ static const struct config_entry config_table[] = {
 	  "log.flush.interval.ms; none: leave it to the kernel" },
 	{ "log.flush.interval.ms", CT_INT64, F(flush_interval_ms), "1000", 1, INT64_MAX,
 	  "fdatasync period with flush=interval" },
+	{ "log.roll.ms", CT_INT64, F(log_roll_ms), "604800000", 1, INT64_MAX,
+	  "roll a segment this old at its next append; the default of a topic's segment.ms" },
+	{ "log.segment.preallocate.bytes", CT_INT64, F(log_preallocate_bytes), "16777216", 0,
+	  INT32_MAX,
+	  "reserve an active segment's disk blocks ahead of its writes in steps of this "
+	  "(a multiple of 4096; 0: off)" },
+	{ "log.write.retry.ms", CT_INT64, F(log_write_retry_ms), "1000", 1, 3600000,
+	  "after a write finds the disk full, write again this much later (produce answers "
+	  "KAFKA_STORAGE_ERROR meanwhile; fetches go on)" },
+	{ "log.direct.io", CT_BOOL, F(log_direct_io), "true", 0, 0,
+	  "write segments with O_DIRECT (filesystems that refuse it get buffered writes and a "
+	  "warning)" },
+	{ "storage.faults", CT_STRING, F(storage_faults), "", 0, 0,
+	  "TESTS ONLY: make storage operations fail, rules EFFECT:OP[:file=..][:after=N]"
+	  "[:count=N][:while=PATH] separated by ';' (EFFECT eio|enospc|short|torn|einval, OP "
+	  "write|fsync|fallocate|open)" },
 	{ "log.level", CT_STRING, F(log_level), "info", 0, 0, "debug | info | warn | error" },
 };
 
@@ -328,6 +345,19 @@ int config_validate(const struct broker_config *c, char *err, size_t err_len)
 				 "settings need: %lld (receive buffers + write.buffer.pool.bytes + 2 x "
 				 "socket.request.max.bytes)", (long long)c->memory_per_shard_bytes,
 				 (long long)need);
+			return -1;
+		}
+	}
+	if (c->log_preallocate_bytes % SIO_DIRECT_ALIGN != 0) {
+		snprintf(err, err_len, "log.segment.preallocate.bytes: %lld is not a multiple of %d",
+			 (long long)c->log_preallocate_bytes, SIO_DIRECT_ALIGN);
+		return -1;
+	}
+	if (c->storage_faults[0] != '\0') {
+		char why[160];
+		if (sio_faults_parse(c->storage_faults, NULL, SIO_FAULT_RULES_MAX, why,
+				     sizeof(why)) < 0) {
+			snprintf(err, err_len, "storage.faults: %s", why);
 			return -1;
 		}
 	}

@@ -55,6 +55,11 @@ struct broker_config {
 	int64_t log_retention_bytes;
 	int32_t flush; /* enum flush_mode */
 	int64_t flush_interval_ms;
+	int64_t log_roll_ms;           /* default segment.ms */
+	int64_t log_preallocate_bytes; /* fallocate step of an active segment */
+	int64_t log_write_retry_ms;    /* after ENOSPC */
+	bool log_direct_io;            /* O_DIRECT writes where the filesystem allows */
+	char storage_faults[512];      /* fault injection rules (tests) */
 	char log_level[16];
 };
 

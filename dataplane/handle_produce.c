@@ -92,7 +92,11 @@ void produce_waits_advance(struct shard *sh, struct partition *p)
 			pp = &w->next;
 		}
 	}
-	if (plog_error(p->log) != 0)
+	/* Offline, or the disk is full: the rest are not acknowledged. A
+	 * full disk keeps their data for the write retry, so a record told
+	 * KAFKA_STORAGE_ERROR may still appear, as after any error Kafka
+	 * gives (the producer's retry is deduplicated when idempotent). */
+	if (plog_error(p->log) != 0 || plog_write_stalled(p->log))
 		produce_waits_fail_all(sh, p, KAFKA_KAFKA_STORAGE_ERROR);
 }
 

@@ -24,6 +24,7 @@
 #include "say.h"
 #include "shard.h"
 #include "storage/hugemem.h"
+#include "storage/slog.h"
 
 #define SLUICE_VERSION "0.1.0"
 
@@ -298,7 +299,7 @@ static int print_placement(const struct broker_config *cfg)
 	return 0;
 }
 
-static void say_hugemem(const char *line)
+static void say_storage(const char *line)
 {
 	say_info("%s", line);
 }
@@ -358,7 +359,7 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	hugemem_set_logger(say_hugemem);
+	slog_set_logger(say_storage);
 	static struct node node;
 	node.cfg = &cfg;
 	if (node_cpus(&node, &cfg) != 0)

@@ -39,6 +39,7 @@ struct topic {
 
 	/* Effective values: the override, else the broker default. */
 	int64_t segment_bytes;
+	int64_t segment_ms;
 	int32_t max_message_bytes;
 	int32_t index_interval_bytes;
 	int64_t retention_ms;

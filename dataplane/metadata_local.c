@@ -227,6 +227,7 @@ static int64_t topic_config_int(const struct topic *t, const char *key, int64_t 
 static void topic_resolve(struct topic *t, const struct broker_config *bc)
 {
 	t->segment_bytes = topic_config_int(t, "segment.bytes", bc->log_segment_bytes);
+	t->segment_ms = topic_config_int(t, "segment.ms", bc->log_roll_ms);
 	t->max_message_bytes = (int32_t)topic_config_int(t, "max.message.bytes", bc->message_max_bytes);
 	t->index_interval_bytes = (int32_t)topic_config_int(t, "index.interval.bytes",
 							    bc->log_index_interval_bytes);

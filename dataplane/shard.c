@@ -423,6 +423,19 @@ int shard_init(struct shard *sh, int id, struct node *node)
 		return rc;
 	}
 	sh->wpool_ready = true;
+	struct sio_config sc = { .direct = sh->cfg->log_direct_io, .faults = sh->cfg->storage_faults };
+	rc = sio_init(&sh->sio, &sh->ring, &sc);
+	if (rc != 0) {
+		say_error("storage backend: %s", strerror(-rc));
+		return rc;
+	}
+	sh->sio_ready = true;
+	/* Writes from the pool become WRITE_FIXED: no page pinning per I/O.
+	 * Refused (RLIMIT_MEMLOCK, old kernel) costs only that. */
+	rc = sio_register_buffers(&sh->sio, sh->wpool.mem.base, sh->wpool.mem.bytes);
+	if (rc != 0)
+		say_warn("write buffers not registered with io_uring (%s): writes pin pages "
+			 "each time", strerror(-rc));
 	for (int i = 0; i < sh->n_shards; i++) {
 		sh->notify_x[i] = calloc(1, sizeof(struct xcall));
 		if (sh->notify_x[i] == NULL)
@@ -443,7 +456,7 @@ int shard_init(struct shard *sh, int id, struct node *node)
 
 /* ---- group commit ---- */
 
-static void shard_sync_owed(struct shard *sh, struct partition *p)
+void shard_sync_owed(struct shard *sh, struct partition *p)
 {
 	if (p->sync_owed || plog_sync_deadline_ms(p->log) < 0)
 		return;
@@ -697,6 +710,8 @@ int shard_run(struct shard *sh)
 void shard_destroy(struct shard *sh)
 {
 	shard_topics_free(sh); /* logs give their buffers back to the pool */
+	if (sh->sio_ready)
+		sio_destroy(&sh->sio); /* unregisters the pool before it goes */
 	if (sh->wpool_ready)
 		bufpool_destroy(&sh->wpool);
 	request_free_all(sh);

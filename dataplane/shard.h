@@ -34,6 +34,7 @@
 #include "limits.h"
 #include "metadata.h"
 #include "storage/bufpool.h"
+#include "storage/sio.h"
 #include "storage/log.h"
 #include "storage/uring_op.h"
 #include "xcall.h"
@@ -206,6 +207,9 @@ struct shard {
 	struct shard_mem mem;
 	struct bufpool wpool;   /* write buffers of every log this shard owns */
 	bool wpool_ready;
+	struct sio sio;         /* how those logs reach the disk (O_DIRECT,
+				 * registered buffers and files, faults) */
+	bool sio_ready;
 	int64_t oversize_charged;
 	struct net_shard net;
 };
@@ -243,6 +247,9 @@ struct io_uring_sqe *shard_sqe(struct shard *sh);
 
 /* Mark a partition appended-to in this turn (group commit at turn end). */
 void shard_partition_dirty(struct shard *sh, struct partition *p);
+/* Keep p on the list of logs owed a flush at a deadline (flush=interval
+ * syncs, write retries after ENOSPC): see plog_sync_deadline_ms. */
+void shard_sync_owed(struct shard *sh, struct partition *p);
 
 /* Kafka node id of the broker endpoint that serves partition p. */
 int32_t shard_leader_id(const struct shard *sh, const struct partition *p);

@@ -83,8 +83,10 @@ static void partition_on_advance(void *arg, struct plog *log)
 {
 	struct partition *p = arg;
 	struct shard *sh = p->sh;
-	(void)log;
 	produce_waits_advance(sh, p);
+	/* A write waiting out a full disk is retried from the owed list. */
+	if (plog_write_stalled(log))
+		shard_sync_owed(sh, p);
 	sh->fetch_recheck = true;
 	/* Fetches on other shards parked on this partition learn at the end
 	 * of the turn (one message per shard however many partitions moved). */
@@ -96,6 +98,10 @@ static void topic_log_config(struct shard *sh, const struct topic *t, struct log
 {
 	memset(lc, 0, sizeof(*lc));
 	lc->segment_bytes = t->segment_bytes;
+	lc->segment_ms = t->segment_ms;
+	lc->preallocate_bytes = sh->cfg->log_preallocate_bytes;
+	lc->retry_ms = sh->cfg->log_write_retry_ms;
+	lc->io = &sh->sio;
 	lc->index_interval_bytes = t->index_interval_bytes;
 	lc->flush = (enum flush_mode)sh->cfg->flush;
 	lc->flush_interval_ms = sh->cfg->flush_interval_ms;

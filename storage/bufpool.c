@@ -78,6 +78,7 @@ struct wbuf *bufpool_get(struct bufpool *p, size_t len)
 	b->next = NULL;
 	b->seg = NULL;
 	b->len = 0;
+	b->head = 0;
 	return b;
 }
 
@@ -103,7 +104,7 @@ uint64_t bufpool_in_use_bytes(const struct bufpool *p)
 
 struct wbuf *wbuf_new(size_t len)
 {
-	ASSERT(len <= BATCH_BYTES_MAX);
+	ASSERT(len <= BATCH_BYTES_MAX + WBUF_ALIGN);
 	size_t cap = len > WBUF_BYTES ? len : WBUF_BYTES;
 	cap = (cap + WBUF_ALIGN - 1) / WBUF_ALIGN * WBUF_ALIGN;
 	struct wbuf *b = calloc(1, sizeof(*b));

@@ -29,15 +29,18 @@ struct segment;
 
 /* A write buffer: its data, and the fields the log threads it through its
  * lists with. data and cap belong to whoever made the buffer (the pool,
- * or wbuf_new); the rest is the log's: bytes appended to one segment,
- * contiguous in its file from file_pos. data is WBUF_ALIGN aligned and cap
- * a multiple of it, for O_DIRECT later. */
+ * or wbuf_new); the rest is the log's: bytes of one segment, contiguous
+ * in its file from file_pos (page aligned). data is WBUF_ALIGN aligned and
+ * cap a multiple of it, as O_DIRECT needs. */
 struct wbuf {
 	struct wbuf *next;
 	struct segment *seg;
 	int64_t file_pos;
 	int64_t end_offset; /* log end offset after its last batch */
 	uint32_t len, cap;
+	uint32_t head;      /* data[0 .. head) is a copy of the file's bytes
+			     * before the appended ones (the partial page
+			     * file_pos starts in, which O_DIRECT rewrites) */
 	uint8_t *data;
 };
 
@@ -64,7 +67,8 @@ int bufpool_init(struct bufpool *p, size_t bytes, enum hugemem_policy policy);
  * into freed memory). */
 void bufpool_destroy(struct bufpool *p);
 
-/* A buffer with room for len bytes (len <= BATCH_BYTES_MAX), len 0.
+/* A buffer with room for len bytes (len <= BATCH_BYTES_MAX plus a page
+ * head), len 0.
  * len <= WBUF_BYTES: one of the pool's, or NULL when all are in use.
  * Larger: a buffer of its own (cap len rounded up to WBUF_ALIGN), counted
  * in oversize_bytes until put back; NULL if it cannot be allocated.

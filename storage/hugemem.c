@@ -29,26 +29,20 @@
 #include <hugetlbfs.h>
 
 #include "storage/hugemem.h"
+#include "storage/slog.h"
 
 #define HUGEMEM_BASE_PAGE_BYTES 4096
 #define HUGEMEM_LINE_BYTES 256
 #define HUGEMEM_HINT "deploy/hugepages.sh reserves"
 
-static void (*hugemem_logger)(const char *line);
 /* What has been told: the first mapping, and the one fallback line. */
 static atomic_bool hugemem_told_first, hugemem_told_fallback;
 /* Some region of this process got hugepages. */
 static atomic_bool hugemem_got_huge;
 
-void hugemem_set_logger(void (*log_line)(const char *line))
-{
-	hugemem_logger = log_line;
-}
-
 static void hugemem_tell(const char *line)
 {
-	if (hugemem_logger != NULL)
-		hugemem_logger(line);
+	slog("%s", line);
 }
 
 enum hugemem_policy hugemem_policy_parse(const char *s)

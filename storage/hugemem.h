@@ -8,7 +8,7 @@
  * first use takes no page faults and a shortage shows at start-up.
  *
  * Which kind a process got is told once, by the first mapping, through the
- * logger (hugemem_set_logger). One more line is told at most once: when a
+ * storage logger (slog_set_logger). One more line is told at most once: when a
  * later region falls back to anonymous memory after an earlier one got
  * hugepages (the reserve ran out part way through the shards), since the
  * first line would then no longer be the whole truth.
@@ -37,11 +37,6 @@ struct hugemem {
 
 /* "auto" | "off" | "require" (anything else: AUTO). */
 enum hugemem_policy hugemem_policy_parse(const char *s);
-
-/* Where the one-line descriptions go (no newline at the end); NULL (the
- * default) keeps them quiet. Set it before the first hugemem_map, on the
- * main thread; it is called on the thread that maps. */
-void hugemem_set_logger(void (*log_line)(const char *line));
 
 /* Map a zeroed, prefaulted region of at least bytes (> 0), 4 KiB aligned
  * at least (hugepage aligned when huge). Returns 0 (m filled), -EINVAL for

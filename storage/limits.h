@@ -22,8 +22,8 @@
  * buffers of this size; 2 MiB hugepages hold exactly eight. */
 #define WBUF_BYTES (256 * 1024)
 
-/* Buffers are 4 KiB aligned and sized in 4 KiB multiples so that O_DIRECT
- * writes (a later change) can use them unchanged. */
+/* Buffers are 4 KiB aligned and sized in 4 KiB multiples, as O_DIRECT
+ * writes need (SIO_DIRECT_ALIGN). */
 #define WBUF_ALIGN 4096
 
 /* Buffers in one write-buffer pool (struct bufpool): 64 Ki x 256 KiB =
@@ -38,8 +38,15 @@
  * quarter second of a fast NVMe device. */
 #define PLOG_PENDING_BYTES_MAX (64 * 1024 * 1024)
 
-/* Buffers gathered into one writev: 64 x 256 KiB = 16 MiB per write. */
-#define PLOG_CHAIN_IOV_MAX 64
+/* Buffers one group commit writes (one write each, in parallel): 64 x
+ * 256 KiB = 16 MiB per chain; more waits for the next chain. */
+#define PLOG_CHAIN_BUFS_MAX 64
+
+/* After a write finds the disk full, the log writes again this much later
+ * (log_config.retry_ms 0; the broker's knob is log.write.retry.ms). Often
+ * enough that producers resume soon after space is freed, rarely enough
+ * that a full disk costs nothing. */
+#define PLOG_WRITE_RETRY_MS_DEFAULT 1000
 
 /* Index entries per segment file, as Kafka's segment.index.bytes default of
  * 10 MiB allows (10 MiB / 8 and 10 MiB / 12). A segment whose index is full

@@ -137,8 +137,11 @@ int plog_parent_fsync(const char *path)
 
 void plog_free(struct plog *l)
 {
-	for (uint32_t i = 0; i < l->n_segs; i++)
+	for (uint32_t i = 0; i < l->n_segs; i++) {
+		sio_close(l->io, &l->segs[i]->wfile);
 		segment_free(l->segs[i]);
+	}
+	free(l->tail_page);
 	free(l->segs);
 	plog_wbufs_drop(l);
 	producer_state_free(&l->producers);
@@ -192,6 +195,10 @@ static int plog_flush_sync(struct plog *l)
 			rc = index_tail_write(s->index_fd, &s->idx);
 		if (rc == 0)
 			rc = index_tail_write(s->timeindex_fd, &s->tidx);
+		/* The file may run past the data (padding, pre-allocation):
+		 * a closed segment ends at its last batch. */
+		if (rc == 0 && ftruncate(s->log_fd, s->size) != 0)
+			rc = -errno;
 		if (rc == 0 && (fdatasync(s->log_fd) != 0 || fdatasync(s->index_fd) != 0 ||
 				fdatasync(s->timeindex_fd) != 0))
 			rc = -errno;

@@ -58,6 +58,17 @@ struct log_config {
 	struct bufpool *pool;         /* the shard's write buffers, shared by its
 				       * logs (it must outlive them); NULL
 				       * (tests, tools): each buffer malloc'ed */
+	struct sio *io;               /* the shard's storage backend (it must
+				       * outlive the log); NULL: plain io_uring
+				       * operations on plog_flush's ring, with
+				       * O_DIRECT unless no_direct */
+	bool no_direct;               /* with io NULL: buffered writes */
+	int64_t segment_ms;           /* roll a segment this old at the next
+				       * append (Kafka segment.ms); 0: never */
+	int64_t preallocate_bytes;    /* reserve .log blocks ahead of the writes
+				       * in steps of this (fallocate); 0: off */
+	int64_t retry_ms;             /* after ENOSPC, retry the write this much
+				       * later (log.write.retry.ms) */
 };
 
 /* plog_append's answers besides 0 and the errors below. */
@@ -72,6 +83,9 @@ enum plog_err {
 	PLOG_ERR_STORAGE = -1003,     /* log offline after an I/O error: KAFKA_STORAGE_ERROR */
 	PLOG_ERR_BUFFER_FULL = -1004, /* PLOG_PENDING_BYTES_MAX not yet written, or
 				       * the pool has no buffer free; retry later */
+	PLOG_ERR_NO_SPACE = -1005,    /* the disk is full: appends wait for a write
+				       * retry to succeed (KAFKA_STORAGE_ERROR,
+				       * which producers retry) */
 };
 
 struct plog_append_result {
@@ -97,6 +111,8 @@ struct plog_stats {
 	uint64_t writes, syncs, bytes_written;
 	uint64_t rolls;
 	uint64_t reads, read_bytes;
+	uint64_t write_retries;           /* chains written again after ENOSPC */
+	uint64_t preallocated_bytes;
 };
 
 /* Open the log in dir (created with its parents if absent) and recover it:
@@ -163,6 +179,11 @@ int64_t plog_start_offset(const struct plog *l); /* first offset kept */
  * what the log holds in write buffers besides their unused tails. 0 once
  * the log is offline (its unwritten data is dropped). */
 uint64_t plog_unwritten_bytes(const struct plog *l);
+
+/* True while the disk was found full: a write waits for its retry,
+ * appends answer PLOG_ERR_NO_SPACE, reads go on. The listener hears when
+ * it starts (and when the retry's success advances the HW). */
+bool plog_write_stalled(const struct plog *l);
 
 /* 0, or the sticky -errno that took the log offline. */
 int plog_error(const struct plog *l);

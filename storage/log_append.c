@@ -4,6 +4,8 @@
  * updates the in-memory indexes. No syscall, and no allocation when the log
  * draws its buffers from the shard's pool (log_config.pool) and the batch
  * fits one; the only I/O is the producer snapshot at a segment roll.
+ * Buffers are laid out for O_DIRECT here (page-aligned file positions, see
+ * plog_reserve); log_flush.c writes them.
  */
 #include <errno.h>
 #include <string.h>
@@ -85,28 +87,54 @@ static int plog_roll(struct plog *l)
 }
 
 /* Where the next len bytes go: the tail buffer if it holds the active
- * segment's data and has room, else a fresh buffer starting at the
- * segment's end, rolling to a new segment first if roll. The buffer is
- * taken before the roll, so a shard whose pool is empty turns the append
- * away without having rolled. NULL: no buffer (or no memory to roll). */
+ * segment's data and has room, else a fresh buffer, rolling to a new
+ * segment first if roll. A fresh buffer starts at the page the segment's
+ * data ends in, with that page's bytes so far copied in as its head (from
+ * the tail buffer, or from tail_page when the tail buffer has gone to a
+ * chain): every write then starts page aligned (log_flush.c). The buffer
+ * is taken before the roll, so a shard whose pool is empty turns the
+ * append away without having rolled. NULL: no buffer (or no memory to
+ * roll). */
 static struct wbuf *plog_reserve(struct plog *l, size_t len, bool roll)
 {
 	struct wbuf *t = l->pending.tail;
-	if (!roll && t != NULL && t->seg == plog_active(l) && t->cap - t->len >= len)
+	struct segment *s = plog_active(l);
+	if (!roll && t != NULL && t->seg == s && t->cap - t->len >= len)
 		return t;
-	t = plog_wbuf_get(l, len);
-	if (t == NULL)
+	uint32_t head = roll ? 0 : (uint32_t)(s->size % SIO_DIRECT_ALIGN);
+	struct wbuf *b = plog_wbuf_get(l, len + head);
+	if (b == NULL)
 		return NULL;
 	if (roll && plog_roll(l) != 0) {
-		plog_wbuf_release(l, t);
+		plog_wbuf_release(l, b);
 		return NULL;
 	}
-	struct segment *s = plog_active(l);
-	t->seg = s;
-	t->file_pos = s->size;
-	t->len = 0;
-	wbuf_list_push(&l->pending, t);
-	return t;
+	if (head > 0) {
+		const uint8_t *src = t != NULL && t->seg == s ? t->data + t->len - head
+							       : l->tail_page;
+		memcpy(b->data, src, head);
+	}
+	s = plog_active(l);
+	b->seg = s;
+	b->file_pos = s->size - head;
+	b->len = head;
+	b->head = head;
+	wbuf_list_push(&l->pending, b);
+	return b;
+}
+
+/* Roll before this batch? When it does not fit the active segment, or
+ * the segment is older than segment.ms (counted from its first append,
+ * Kafka counts from its first batch's timestamp, which a producer with an
+ * old clock would turn into a roll per batch). */
+static bool plog_roll_due(const struct plog *l, int64_t len, const struct batch_hdr *h,
+			  int64_t now_ms)
+{
+	const struct segment *s = plog_active(l);
+	if (!segment_fits(s, len, h->last_offset_delta, l->cfg.segment_bytes))
+		return true;
+	return l->cfg.segment_ms > 0 && s->size > 0 && s->created_ms >= 0 &&
+	       now_ms - s->created_ms >= l->cfg.segment_ms;
 }
 
 /* The idempotent-producer verdict, as plog_append's return value. */
@@ -132,13 +160,14 @@ static int plog_producer_check(struct plog *l, const struct batch_hdr *h,
 int plog_append(struct plog *l, const uint8_t *batch, size_t len, const struct batch_hdr *h,
 		int32_t leader_epoch, int64_t now_ms, struct plog_append_result *res)
 {
-	(void)now_ms;
 	VERIFY(len == (size_t)BATCH_LOG_OVERHEAD + (size_t)h->batch_length);
 	res->log_append_time = -1;
 	res->log_start_offset = plog_start_offset(l);
 	res->base_offset = -1;
 	if (l->err != 0 || l->closing)
 		return PLOG_ERR_STORAGE;
+	if (l->retry_at_ms >= 0)
+		return PLOG_ERR_NO_SPACE;
 	bool tracked = producer_batch_tracked(h);
 	if (tracked) {
 		int rc = plog_producer_check(l, h, res);
@@ -150,12 +179,13 @@ int plog_append(struct plog *l, const uint8_t *batch, size_t len, const struct b
 	 * as a buffer can be had: see plog_reserve). */
 	if (l->unwritten_bytes > 0 && l->unwritten_bytes + len > PLOG_PENDING_BYTES_MAX)
 		return PLOG_ERR_BUFFER_FULL;
-	bool roll = !segment_fits(plog_active(l), (int64_t)len, h->last_offset_delta,
-				  l->cfg.segment_bytes);
+	bool roll = plog_roll_due(l, (int64_t)len, h, now_ms);
 	struct wbuf *b = plog_reserve(l, len, roll);
 	if (b == NULL)
 		return PLOG_ERR_BUFFER_FULL; /* pool empty or out of memory: retriable */
 	struct segment *s = plog_active(l);
+	if (s->size == 0 || s->created_ms < 0)
+		s->created_ms = now_ms;
 
 	int64_t base = l->end_offset;
 	uint8_t *dst = b->data + b->len;

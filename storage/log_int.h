@@ -18,6 +18,7 @@
 #include "storage/log.h"
 #include "storage/producer_state.h"
 #include "storage/segment.h"
+#include "storage/sio.h"
 #include "storage/uring_op.h"
 
 #define PLOG_CLEAN_MARKER ".sluice_cleanshutdown"
@@ -29,35 +30,44 @@ struct wbuf_list {
 };
 
 /* The SQEs one chain may queue; each has its own uring_op slot, so a log
- * needs no allocation per I/O. */
+ * needs no allocation per I/O. Data writes are one per buffer, from
+ * PLOG_OP_DATA on. */
 enum plog_op_kind {
-	PLOG_OP_DATA,
 	PLOG_OP_DATA_SYNC,
 	PLOG_OP_INDEX,
 	PLOG_OP_INDEX_SYNC,
 	PLOG_OP_TIMEINDEX,
 	PLOG_OP_TIMEINDEX_SYNC,
-	PLOG_OP_COUNT
+	PLOG_OP_FALLOCATE,
+	PLOG_OP_DATA,
+	PLOG_OP_COUNT = PLOG_OP_DATA + PLOG_CHAIN_BUFS_MAX
 };
 
 struct plog_op {
 	struct uring_op op;
 	struct plog *l;
-	int64_t expect; /* result a write must return; -1 for syncs */
+	int64_t expect; /* result a write must return; -1 for the rest */
 };
 
-/* The one group-commit chain a log may have in flight. */
+/* The one group-commit chain a log may have in flight. Phase 1 writes
+ * (data, indexes, a pre-allocation); phase 2, queued when phase 1 is all
+ * in, syncs. A chain of one data write and a sync links the two in phase 1
+ * instead, saving a round trip. */
 struct plog_chain {
 	bool busy;
+	int phase;
 	int ops_left;
 	int err;                 /* first failure among its ops */
+	bool retry;              /* the failure was ENOSPC or a short write */
 	struct segment *seg;
 	struct wbuf_list bufs;   /* the data written */
-	uint64_t bytes;
-	bool sync, seal;
+	int nbufs, writes;       /* buffers, and data writes (some buffers
+				  * have no whole page of their own) */
+	uint32_t idx_from, tidx_from; /* index entries flushed before it */
+	uint64_t bytes;          /* appended bytes in bufs (not page heads) */
+	bool sync, seal, linked;
 	int64_t end_offset;      /* HW once it completes (if bufs) */
 	int64_t readable;        /* seg->readable once it completes */
-	struct iovec iov[PLOG_CHAIN_IOV_MAX];
 };
 
 struct plog {
@@ -76,10 +86,17 @@ struct plog {
 
 	struct wbuf_list pending;  /* appended, not yet in a chain */
 	uint64_t unwritten_bytes;  /* pending + in the chain */
+	/* The active segment's last partial page (its first size % 4096
+	 * bytes are valid) while no pending buffer holds it: the head the
+	 * next buffer starts with. */
+	uint8_t *tail_page;
 
 	struct plog_chain chain;
 	struct plog_op ops[PLOG_OP_COUNT];
-	struct io_uring *ring;     /* last ring given to plog_flush */
+	struct sio *io;            /* cfg.io, or own_io */
+	struct sio own_io;         /* plain operations on the last ring given to
+				    * plog_flush, when cfg.io is NULL */
+	int64_t retry_at_ms;       /* >= 0: the disk was full; write again then */
 	int64_t now_ms;            /* last now_ms given to plog_flush */
 	int64_t next_sync_ms;      /* FLUSH_INTERVAL: earliest next fdatasync */
 	bool unsynced;             /* FLUSH_INTERVAL: written data not synced */

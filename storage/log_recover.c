@@ -160,6 +160,8 @@ static int plog_config_check(const struct log_config *cfg)
 {
 	if (cfg->segment_bytes < 1 || cfg->segment_bytes > INT32_MAX ||
 	    cfg->index_interval_bytes < 0 || cfg->flush_interval_ms < 0 ||
+	    cfg->segment_ms < 0 || cfg->preallocate_bytes < 0 || cfg->retry_ms < 0 ||
+	    cfg->preallocate_bytes % SIO_DIRECT_ALIGN != 0 ||
 	    (cfg->flush != FLUSH_ALWAYS && cfg->flush != FLUSH_INTERVAL && cfg->flush != FLUSH_NONE))
 		return -EINVAL;
 	return 0;
@@ -171,6 +173,17 @@ static bool plog_take_marker(const char *dir)
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s", dir, PLOG_CLEAN_MARKER);
 	return unlink(path) == 0;
+}
+
+/* The partial page the active segment ends in: the head of its next
+ * write buffer. */
+static int plog_tail_page_load(struct plog *l, struct segment *s)
+{
+	int64_t part = s->size % SIO_DIRECT_ALIGN;
+	if (part == 0)
+		return 0;
+	ssize_t r = segment_pread(s, l->tail_page, (size_t)part, s->size - part);
+	return r < 0 ? (int)r : r != part ? -EIO : 0;
 }
 
 static int plog_recover(struct plog *l)
@@ -185,8 +198,15 @@ static int plog_recover(struct plog *l)
 	if (rc != 0)
 		return rc;
 	l->n_sealed = l->n_segs - 1;
-	l->end_offset = l->hw = plog_active(l)->end_offset;
-	return plog_recover_producers(l);
+	struct segment *s = plog_active(l);
+	l->end_offset = l->hw = s->end_offset;
+	/* The file ends at its data now (recovery cut any padding), and
+	 * segment.ms counts from the first append after the restart for a
+	 * segment of unknown age (the caller's clock is not known here). */
+	s->alloc_end = s->size;
+	s->created_ms = -1;
+	rc = plog_tail_page_load(l, s);
+	return rc != 0 ? rc : plog_recover_producers(l);
 }
 
 struct plog *plog_open(const char *dir, const struct log_config *cfg, int *err_out)
@@ -202,10 +222,20 @@ struct plog *plog_open(const char *dir, const struct log_config *cfg, int *err_o
 		return NULL;
 	}
 	l->cfg = *cfg;
+	if (l->cfg.retry_ms == 0)
+		l->cfg.retry_ms = PLOG_WRITE_RETRY_MS_DEFAULT;
+	if (cfg->io != NULL) {
+		l->io = cfg->io;
+	} else {
+		l->io = &l->own_io;
+		l->own_io.direct = !cfg->no_direct;
+	}
+	l->retry_at_ms = -1;
 	l->next_sync_ms = INT64_MIN;
+	l->tail_page = aligned_alloc(SIO_DIRECT_ALIGN, SIO_DIRECT_ALIGN);
 	plog_ops_init(l);
 	l->dir = strdup(dir);
-	rc = l->dir == NULL ? -ENOMEM : producer_state_init(&l->producers);
+	rc = l->dir == NULL || l->tail_page == NULL ? -ENOMEM : producer_state_init(&l->producers);
 	if (rc == 0)
 		rc = plog_recover(l);
 	if (rc != 0) {

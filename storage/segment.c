@@ -65,6 +65,7 @@ struct segment *segment_new(int64_t base, int64_t segment_bytes, int32_t index_i
 	s->base_offset = base;
 	s->end_offset = base;
 	s->log_fd = s->index_fd = s->timeindex_fd = -1;
+	s->wfile = sio_file_of(-1, SIO_FILE_LOG);
 	s->index_interval_bytes = index_interval_bytes;
 	s->max_ts = BATCH_NO_TIMESTAMP;
 	s->max_ts_offset = base;
@@ -146,6 +147,9 @@ void segment_free(struct segment *s)
 {
 	if (s == NULL)
 		return;
+	/* The log releases wfile through its backend first (a registered
+	 * slot); a descriptor still here is closed all the same. */
+	fd_close(&s->wfile.fd);
 	fd_close(&s->log_fd);
 	segment_close_index_files(s);
 	seg_index_free(&s->idx);

@@ -34,6 +34,7 @@
 #include <sys/types.h>
 
 #include "storage/batch.h"
+#include "storage/sio.h"
 
 #define SEGMENT_INDEX_ENTRY_BYTES 8
 #define SEGMENT_TIMEINDEX_ENTRY_BYTES 12
@@ -52,7 +53,15 @@ struct segment {
 	int64_t end_offset; /* next offset after the last appended batch */
 	int64_t size;       /* .log bytes appended, written or not */
 	int64_t readable;   /* .log bytes below the log's high watermark */
-	int log_fd, index_fd, timeindex_fd; /* -1 until the files exist */
+	int log_fd, index_fd, timeindex_fd; /* -1 until the files exist; log_fd
+					     * is buffered: reads, recovery */
+	struct sio_file wfile;  /* the .log as the log writes it (O_DIRECT when
+				 * the filesystem allows), fd -1 when not open:
+				 * the log opens it with the files and closes it
+				 * at the seal */
+	int64_t alloc_end;      /* .log bytes reserved by fallocate (the file's
+				 * size while active, see log_flush.c) */
+	int64_t created_ms;     /* first append (or recovery), for segment.ms */
 	struct seg_index idx, tidx;
 	int64_t bytes_since_index;
 	int32_t index_interval_bytes;

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "storage/hugemem.h"
+#include "storage/slog.h"
 
 #define MIB (1024 * 1024)
 
@@ -210,7 +211,7 @@ static void fallback_after_hugepages_told_once(void **state)
 
 int main(void)
 {
-	hugemem_set_logger(capture);
+	slog_set_logger(capture);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(first_mapping_told_once),
 		cmocka_unit_test(off_gives_zeroed_anonymous_memory),

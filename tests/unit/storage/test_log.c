@@ -17,6 +17,7 @@
 #include "storage/be.h"
 #include "storage/log.h"
 #include "storage/uring_op.h"
+#include "storage/sio.h"
 #include "test_util.h"
 
 struct fixture {
@@ -496,25 +497,23 @@ static void buffer_full_backpressure(void **state)
 	plog_close(l);
 }
 
-/* A write that fails takes the log offline, sticky, and says so. */
+/* A write that fails (EIO, from the fault backend) takes the log
+ * offline, sticky, and says so. */
 static void write_error_takes_log_offline(void **state)
 {
 	struct fixture *f = *state;
+	struct sio io;
+	struct sio_config sc = { .direct = true, .faults = "eio:write:file=log" };
+	assert_int_equal(sio_init(&io, &f->ring, &sc), 0);
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_ALWAYS);
+	cfg.io = &io;
 	struct plog *l = open_log(f, &cfg);
 	advances = 0;
 	plog_set_listener(l, count_advance, &advances);
-	struct rlimit old, lim;
-	getrlimit(RLIMIT_FSIZE, &old);
-	lim = old;
-	lim.rlim_cur = 1024;
-	signal(SIGXFSZ, SIG_IGN);
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
 	struct plog_append_result res;
 	struct tu_batch_spec spec = tu_spec(4, 1, 1000);
 	assert_int_equal(tu_append_spec(l, &spec, &res), 0);
 	tu_drive(&f->ring, l, 0);
-	setrlimit(RLIMIT_FSIZE, &old);
 	assert_true(plog_error(l) < 0);
 	assert_int_equal(advances, 1);
 	assert_int_equal(plog_high_watermark(l), 0);
@@ -523,7 +522,9 @@ static void write_error_takes_log_offline(void **state)
 	struct plog_read_result rr;
 	assert_true(plog_read(l, 0, 64, got, sizeof(got), &rr) < 0);
 	assert_true(plog_idle(l));
+	assert_int_equal(io.stats.faults_injected, 1);
 	plog_close(l);
+	sio_destroy(&io);
 }
 
 static void bad_config_rejected(void **state)

@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,13 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <cmocka.h>
 
 #include "storage/batch.h"
 #include "storage/bufpool.h"
 #include "storage/limits.h"
 #include "storage/log.h"
+#include "storage/sio.h"
 #include "test_util.h"
 
 /* A batch of one 100 KiB record: two fit a write buffer, three do not. */
@@ -82,17 +81,24 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct plog *open_pooled(struct fixture *f, const char *sub, int64_t segment_bytes)
+static struct plog *open_pooled_io(struct fixture *f, const char *sub, int64_t segment_bytes,
+				   struct sio *io)
 {
 	char dir[4096];
 	snprintf(dir, sizeof(dir), "%s/%s", f->dir, sub);
 	struct log_config cfg = tu_config(segment_bytes, 4096, FLUSH_ALWAYS);
 	cfg.pool = &f->pool;
+	cfg.io = io;
 	int err = -1;
 	struct plog *l = plog_open(dir, &cfg, &err);
 	assert_non_null(l);
 	assert_int_equal(err, 0);
 	return l;
+}
+
+static struct plog *open_pooled(struct fixture *f, const char *sub, int64_t segment_bytes)
+{
+	return open_pooled_io(f, sub, segment_bytes, NULL);
 }
 
 static int append(struct fixture *f, struct plog *l)
@@ -223,21 +229,15 @@ static void close_returns_buffers(void **state)
 static void offline_log_returns_buffers(void **state)
 {
 	struct fixture *f = *state;
-	struct plog *l = open_pooled(f, "p", 64 << 20);
-	struct rlimit old, lim;
-	getrlimit(RLIMIT_FSIZE, &old);
-	lim = old;
-	lim.rlim_cur = 1024;
-	signal(SIGXFSZ, SIG_IGN);
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-	/* Checked after the limit is restored, so a failure here cannot
-	 * spill into the tests that follow. */
+	struct sio io;
+	struct sio_config sc = { .direct = true, .faults = "eio:write:file=log" };
+	assert_int_equal(sio_init(&io, &f->ring, &sc), 0);
+	struct plog *l = open_pooled_io(f, "p", 64 << 20, &io);
 	int rc = append(f, l), queued = plog_flush(l, &f->ring, 0);
 	for (int i = 0; i < 3; i++)
 		rc |= append(f, l); /* pending behind the write */
 	uint32_t free_during = bufpool_free_count(&f->pool);
 	tu_drive(&f->ring, l, 0);
-	setrlimit(RLIMIT_FSIZE, &old);
 	assert_int_equal(rc, 0);
 	assert_int_equal(queued, 2);
 	assert_int_equal(free_during, 1);
@@ -246,6 +246,7 @@ static void offline_log_returns_buffers(void **state)
 	assert_int_equal(plog_unwritten_bytes(l), 0);
 	assert_int_equal(append(f, l), PLOG_ERR_STORAGE);
 	plog_close(l);
+	sio_destroy(&io);
 }
 
 /* A steady stream: every turn's buffers come back, none runs short. */
