@@ -113,16 +113,23 @@ int producer_snapshot_write(const struct producer_state *ps, const char *dir, in
 	return rc;
 }
 
-static int snap_decode(struct producer_state *ps, const uint8_t *p, size_t len)
+int producer_snapshot_decode(struct producer_state *ps, const uint8_t *p, size_t len,
+			     size_t *bad_pos)
 {
-	if (len < SNAP_HEAD_BYTES + 4 || memcmp(p, SNAP_MAGIC, 4) != 0 ||
-	    be16_load(p + 4) != SNAP_VERSION ||
-	    be32_load(p + len - 4) != batch_crc32c(p, len - 4))
+	*bad_pos = 0;
+	if (len < SNAP_HEAD_BYTES + 4 || memcmp(p, SNAP_MAGIC, 4) != 0)
+		return -EINVAL;
+	*bad_pos = 4;
+	if (be16_load(p + 4) != SNAP_VERSION)
+		return -EINVAL;
+	*bad_pos = len - 4;
+	if (be32_load(p + len - 4) != batch_crc32c(p, len - 4))
 		return -EINVAL;
 	uint32_t count = be32_load(p + 6);
 	size_t off = SNAP_HEAD_BYTES, end = len - 4;
 	producer_state_clear(ps);
 	for (uint32_t i = 0; i < count; i++) {
+		*bad_pos = off;
 		if (end - off < SNAP_ENTRY_HEAD_BYTES)
 			return -EINVAL;
 		struct batch_hdr h = { .producer_id = (int64_t)be64_load(p + off),
@@ -133,6 +140,7 @@ static int snap_decode(struct producer_state *ps, const uint8_t *p, size_t len)
 		    end - off < (size_t)n * SNAP_BATCH_BYTES)
 			return -EINVAL;
 		for (int j = 0; j < n; j++, off += SNAP_BATCH_BYTES) {
+			*bad_pos = off;
 			h.base_sequence = (int32_t)be32_load(p + off);
 			int64_t first = (int64_t)be64_load(p + off + 8);
 			int64_t last = (int64_t)be64_load(p + off + 16);
@@ -144,6 +152,7 @@ static int snap_decode(struct producer_state *ps, const uint8_t *p, size_t len)
 				return rc;
 		}
 	}
+	*bad_pos = off;
 	return off == end ? 0 : -EINVAL;
 }
 
@@ -165,7 +174,8 @@ int producer_snapshot_load(struct producer_state *ps, const char *dir, int64_t o
 			r = pread(fd, buf, (size_t)st.st_size, 0);
 	}
 	close(fd);
-	rc = r == st.st_size ? snap_decode(ps, buf, (size_t)r) : -EINVAL;
+	size_t bad_pos;
+	rc = r == st.st_size ? producer_snapshot_decode(ps, buf, (size_t)r, &bad_pos) : -EINVAL;
 	if (rc != 0)
 		producer_state_clear(ps);
 	free(buf);

@@ -87,6 +87,14 @@ int producer_snapshot_write(const struct producer_state *ps, const char *dir, in
  * file is corrupt, or -errno. */
 int producer_snapshot_load(struct producer_state *ps, const char *dir, int64_t offset);
 
+/* Replace ps by a snapshot's contents, from the file's bytes p[0..len):
+ * what producer_snapshot_load does after reading the file, for readers such
+ * as tools/sluice-dump. Returns 0, -ENOMEM, or -EINVAL with *bad_pos the
+ * byte position where the file stops making sense (that of the CRC for a
+ * checksum mismatch). p is not changed. */
+int producer_snapshot_decode(struct producer_state *ps, const uint8_t *p, size_t len,
+			     size_t *bad_pos);
+
 /* Offsets of the snapshot files in dir, newest first, into offs (at most
  * cap). Returns the count or -errno. */
 int producer_snapshot_list(const char *dir, int64_t *offs, int cap);
