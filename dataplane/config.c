@@ -55,6 +55,10 @@ static const struct config_entry config_table[] = {
 	{ "write.buffer.pool.bytes", CT_INT64, F(write_buffer_pool_bytes), "0", 0, INT64_MAX,
 	  "per shard: memory for appended batches not yet written (mapped at start-up); "
 	  "0 = an eighth of memory.per.shard.bytes" },
+	{ "log.tail.cache.bytes", CT_INT64, F(tail_cache_bytes), "-1", -1, INT64_MAX,
+	  "per shard: recently written data kept in write buffers for consumers at the tail "
+	  "(O_DIRECT bypasses the page cache); writers take it back when they need the memory; "
+	  "-1 = half of write.buffer.pool.bytes, 0 = off" },
 	{ "connection.memory.max.bytes", CT_INT64, F(connection_memory_max_bytes), "67108864",
 	  1024 * 1024, INT64_MAX,
 	  "one connection's requests, responses and partial frame; past it that connection alone "
@@ -392,4 +396,12 @@ int64_t config_write_pool_bytes(const struct broker_config *c)
 int32_t config_advertised_port(const struct broker_config *c)
 {
 	return c->advertise_port != 0 ? c->advertise_port : c->listen_port;
+}
+
+int64_t config_tail_cache_bytes(const struct broker_config *c)
+{
+	int64_t pool = config_write_pool_bytes(c);
+	if (c->tail_cache_bytes < 0)
+		return pool / 2;
+	return c->tail_cache_bytes < pool ? c->tail_cache_bytes : pool;
 }

@@ -57,6 +57,7 @@ struct broker_config {
 	int64_t flush_interval_ms;
 	int64_t log_roll_ms;           /* default segment.ms */
 	int64_t log_preallocate_bytes; /* fallocate step of an active segment */
+	int64_t tail_cache_bytes;      /* per shard; -1: half the write pool */
 	int64_t log_write_retry_ms;    /* after ENOSPC */
 	bool log_direct_io;            /* O_DIRECT writes where the filesystem allows */
 	char storage_faults[512];      /* fault injection rules (tests) */
@@ -92,5 +93,9 @@ static inline bool config_per_shard_endpoints(const struct broker_config *c)
 
 /* Write-buffer pool of one shard (bytes), after the 0 = an eighth default. */
 int64_t config_write_pool_bytes(const struct broker_config *c);
+
+/* Tail cache of one shard (bytes, within the write pool), after the -1 =
+ * half of the pool default. */
+int64_t config_tail_cache_bytes(const struct broker_config *c);
 
 #endif

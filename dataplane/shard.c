@@ -22,6 +22,7 @@
 #include "request.h"
 #include "say.h"
 #include "shard.h"
+#include "storage/limits.h"
 
 /* How long shutdown waits for in-flight writes to become durable. */
 #define SHARD_DRAIN_TIMEOUT_MS 10000
@@ -423,6 +424,7 @@ int shard_init(struct shard *sh, int id, struct node *node)
 		return rc;
 	}
 	sh->wpool_ready = true;
+	sh->wpool.retain_max = (uint32_t)(config_tail_cache_bytes(sh->cfg) / WBUF_BYTES);
 	struct sio_config sc = { .direct = sh->cfg->log_direct_io, .faults = sh->cfg->storage_faults };
 	rc = sio_init(&sh->sio, &sh->ring, &sc);
 	if (rc != 0) {

@@ -48,16 +48,76 @@ int bufpool_init(struct bufpool *p, size_t bytes, enum hugemem_policy policy)
 
 void bufpool_destroy(struct bufpool *p)
 {
-	VERIFY(p->n_free == p->total && p->oversize_bytes == 0);
+	VERIFY(p->n_free == p->total && p->oversize_bytes == 0 && p->n_retained == 0);
 	hugemem_unmap(&p->mem);
 	free(p->hdrs);
 	memset(p, 0, sizeof(*p));
 }
 
-static bool bufpool_owns(const struct bufpool *p, const struct wbuf *b)
+bool bufpool_owns(const struct bufpool *p, const struct wbuf *b)
 {
 	uintptr_t a = (uintptr_t)b, lo = (uintptr_t)p->hdrs;
 	return a >= lo && a < lo + (uintptr_t)p->total * sizeof(*b);
+}
+
+static void ret_unlink(struct bufpool *p, struct wbuf *b)
+{
+	if (b->ret_prev != NULL)
+		b->ret_prev->ret_next = b->ret_next;
+	else
+		p->ret_head = b->ret_next;
+	if (b->ret_next != NULL)
+		b->ret_next->ret_prev = b->ret_prev;
+	else
+		p->ret_tail = b->ret_prev;
+	b->ret_prev = b->ret_next = NULL;
+	b->owner = NULL;
+	p->n_retained--;
+}
+
+static void bufpool_put_free(struct bufpool *p, struct wbuf *b)
+{
+	/* More buffers back than exist: a buffer was put twice. */
+	VERIFY(p->n_free + p->n_retained < p->total);
+	b->next = p->free;
+	p->free = b;
+	p->n_free++;
+}
+
+/* Take the oldest retained buffer back from its owner. */
+static void bufpool_evict_oldest(struct bufpool *p)
+{
+	struct wbuf *b = p->ret_head;
+	p->on_evict(b);
+	ret_unlink(p, b);
+	bufpool_put_free(p, b);
+	p->evictions++;
+}
+
+void bufpool_retain(struct bufpool *p, struct wbuf *b, void *owner)
+{
+	VERIFY(bufpool_owns(p, b));
+	if (p->retain_max == 0 || p->on_evict == NULL) {
+		bufpool_put_free(p, b);
+		return;
+	}
+	b->owner = owner;
+	b->ret_next = NULL;
+	b->ret_prev = p->ret_tail;
+	if (p->ret_tail != NULL)
+		p->ret_tail->ret_next = b;
+	else
+		p->ret_head = b;
+	p->ret_tail = b;
+	p->n_retained++;
+	while (p->n_retained > p->retain_max)
+		bufpool_evict_oldest(p);
+}
+
+void bufpool_unretain(struct bufpool *p, struct wbuf *b)
+{
+	ret_unlink(p, b);
+	bufpool_put_free(p, b);
 }
 
 struct wbuf *bufpool_get(struct bufpool *p, size_t len)
@@ -68,6 +128,8 @@ struct wbuf *bufpool_get(struct bufpool *p, size_t len)
 			p->oversize_bytes += big->cap;
 		return big;
 	}
+	if (p->free == NULL && p->ret_head != NULL)
+		bufpool_evict_oldest(p);
 	struct wbuf *b = p->free;
 	if (b == NULL) {
 		p->exhausted++;
@@ -90,16 +152,12 @@ void bufpool_put(struct bufpool *p, struct wbuf *b)
 		wbuf_free(b);
 		return;
 	}
-	/* More buffers back than exist: a buffer was put twice. */
-	VERIFY(p->n_free < p->total);
-	b->next = p->free;
-	p->free = b;
-	p->n_free++;
+	bufpool_put_free(p, b);
 }
 
 uint64_t bufpool_in_use_bytes(const struct bufpool *p)
 {
-	return (uint64_t)(p->total - p->n_free) * WBUF_BYTES;
+	return (uint64_t)(p->total - p->n_free - p->n_retained) * WBUF_BYTES;
 }
 
 struct wbuf *wbuf_new(size_t len)

@@ -41,6 +41,10 @@ struct wbuf {
 	uint32_t head;      /* data[0 .. head) is a copy of the file's bytes
 			     * before the appended ones (the partial page
 			     * file_pos starts in, which O_DIRECT rewrites) */
+	/* Retained (bufpool_retain): its owner and its place in the pool's
+	 * oldest-first list. */
+	void *owner;
+	struct wbuf *ret_prev, *ret_next;
 	uint8_t *data;
 };
 
@@ -52,6 +56,14 @@ struct bufpool {
 	uint64_t oversize_bytes; /* held now by buffers of their own (batches
 				  * larger than WBUF_BYTES), outside the region */
 	uint64_t exhausted;      /* gets that found every buffer in use */
+	/* Retained buffers: written data kept as a read cache (the logs'
+	 * tail cache), oldest first. They count as free for writers: a get
+	 * that finds no free buffer takes the oldest retained one, after
+	 * on_evict has told its owner. */
+	struct wbuf *ret_head, *ret_tail;
+	uint32_t n_retained, retain_max;
+	void (*on_evict)(struct wbuf *b);
+	uint64_t evictions;
 };
 
 /* Map bytes / WBUF_BYTES buffers (rounded down; 1 .. BUFPOOL_BUFS_MAX of
@@ -78,17 +90,32 @@ struct wbuf *bufpool_get(struct bufpool *p, size_t len);
 /* Give back a buffer from bufpool_get (no I/O may still be using it). */
 void bufpool_put(struct bufpool *p, struct wbuf *b);
 
+/* Buffers a writer can have now: free ones and retained ones. */
 static inline uint32_t bufpool_free_count(const struct bufpool *p)
 {
-	return p->n_free;
+	return p->n_free + p->n_retained;
 }
+
+/* Keep b (written, from this pool: bufpool_owns) as a cache entry of
+ * owner's instead of putting it back: it stays readable until the owner
+ * drops it (bufpool_unretain) or the pool takes it back, oldest first,
+ * for a writer or to stay within retain_max, after calling on_evict(b).
+ * With retain_max 0 the buffer is simply put back. */
+void bufpool_retain(struct bufpool *p, struct wbuf *b, void *owner);
+
+/* The owner gives a retained buffer back. */
+void bufpool_unretain(struct bufpool *p, struct wbuf *b);
+
+/* True if b is one of the pool's own buffers (not an oversize one). */
+bool bufpool_owns(const struct bufpool *p, const struct wbuf *b);
 
 static inline uint32_t bufpool_total_count(const struct bufpool *p)
 {
 	return p->total;
 }
 
-/* Bytes of the region's buffers now out (not counting oversize_bytes). */
+/* Bytes of the region's buffers now out, retained ones aside (nor
+ * counting oversize_bytes). */
 uint64_t bufpool_in_use_bytes(const struct bufpool *p);
 
 /* A buffer of its own, outside any pool, with room for len bytes (cap at

@@ -112,6 +112,7 @@ struct plog_stats {
 	uint64_t rolls;
 	uint64_t reads, read_bytes;
 	uint64_t write_retries;           /* chains written again after ENOSPC */
+	uint64_t cache_reads, cache_read_bytes; /* reads served by the tail cache */
 	uint64_t preallocated_bytes;
 };
 

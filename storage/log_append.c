@@ -60,6 +60,7 @@ void plog_wbufs_drop(struct plog *l)
 	while ((b = wbuf_list_pop(&l->chain.bufs)) != NULL)
 		plog_wbuf_release(l, b);
 	l->unwritten_bytes = 0;
+	plog_cache_drop(l, NULL);
 }
 
 /* Start a new segment at the end offset. Its files are created only when

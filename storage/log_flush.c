@@ -404,7 +404,7 @@ static void chain_done(struct plog *l)
 	}
 	struct wbuf *b;
 	while ((b = wbuf_list_pop(&c->bufs)) != NULL)
-		plog_wbuf_release(l, b);
+		plog_wbuf_written(l, b);
 	if (c->err == 0)
 		chain_continue(l);
 	if (advanced || retry)

@@ -90,6 +90,9 @@ struct plog {
 	 * bytes are valid) while no pending buffer holds it: the head the
 	 * next buffer starts with. */
 	uint8_t *tail_page;
+	/* Tail cache: written buffers kept readable (retained in the pool),
+	 * in file order, oldest first. */
+	struct wbuf_list cached;
 
 	struct plog_chain chain;
 	struct plog_op ops[PLOG_OP_COUNT];
@@ -122,6 +125,15 @@ void plog_wbuf_release(struct plog *l, struct wbuf *b);
  * for a log going offline or being freed. The chain must not be in
  * flight. */
 void plog_wbufs_drop(struct plog *l);
+
+/* log_cache.c */
+/* A chain wrote b: keep it in the tail cache, or give it back. */
+void plog_wbuf_written(struct plog *l, struct wbuf *b);
+/* Give back the cached buffers of s (all, with s NULL). */
+void plog_cache_drop(struct plog *l, const struct segment *s);
+/* Read n bytes of s at pos (all below s->readable): from the tail cache
+ * when it holds them, else from the file. As segment_pread. */
+ssize_t plog_pread(void *log, const struct segment *s, void *buf, size_t n, int64_t pos);
 
 /* log_flush.c */
 void plog_ops_init(struct plog *l);

@@ -1,7 +1,8 @@
 /*
- * log_read: Fetch reads and ListOffsets lookups. Synchronous pread on the
- * segment files for now; they only ever look below a segment's readable
- * mark, i.e. at data whose write completed.
+ * log_read: Fetch reads and ListOffsets lookups, through the tail cache
+ * (log_cache.c) and else synchronous pread on the segment files; they only
+ * ever look below a segment's readable mark, i.e. at data whose write
+ * completed.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,8 +34,8 @@ static int read_find(struct plog *l, struct segment *s, int64_t offset, struct f
 {
 	uint64_t bytes_read = 0;
 	f->offset = offset;
-	int rc = segment_scan_headers(s, segment_index_lookup(s, offset), s->readable,
-				      find_batch_cb, f, &bytes_read);
+	int rc = segment_scan_headers_via(s, segment_index_lookup(s, offset), s->readable,
+					  find_batch_cb, f, &bytes_read, plog_pread, l);
 	l->stats.read_bytes += bytes_read;
 	return rc == 1 ? 0 : rc < 0 ? rc : -EIO;
 }
@@ -77,7 +78,7 @@ int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst, s
 		want = s->readable - f.pos;
 	if (want > (int64_t)dst_cap)
 		want = (int64_t)dst_cap;
-	ssize_t r = segment_pread(s, dst, (size_t)want, f.pos);
+	ssize_t r = plog_pread(l, s, dst, (size_t)want, f.pos);
 	if (r < 0)
 		return (int)r;
 	if (r < f.bytes)
@@ -103,7 +104,7 @@ static int batch_first_at_or_after(struct plog *l, struct segment *s, const stru
 	uint8_t *buf = malloc((size_t)f->bytes);
 	if (buf == NULL)
 		return -ENOMEM;
-	ssize_t r = segment_pread(s, buf, (size_t)f->bytes, f->pos);
+	ssize_t r = plog_pread(l, s, buf, (size_t)f->bytes, f->pos);
 	l->stats.read_bytes += r > 0 ? (uint64_t)r : 0;
 	int rc = r < 0 ? (int)r : r < f->bytes ? -EIO : 0;
 	struct batch_rec_iter it;
@@ -151,7 +152,8 @@ int plog_offset_for_timestamp(struct plog *l, int64_t ts_ms, int64_t *offset_out
 		int64_t pos = below < 0 ? 0 : segment_index_lookup(s, below);
 		struct ts_scan t = { l, s, ts_ms, offset_out, ts_out };
 		uint64_t bytes_read = 0;
-		int rc = segment_scan_headers(s, pos, s->readable, ts_scan_cb, &t, &bytes_read);
+		int rc = segment_scan_headers_via(s, pos, s->readable, ts_scan_cb, &t, &bytes_read,
+						  plog_pread, l);
 		l->stats.read_bytes += bytes_read;
 		if (rc != 0)
 			return rc == 1 ? 0 : rc;

@@ -326,6 +326,13 @@ ssize_t segment_pread(const struct segment *s, void *buf, size_t n, int64_t pos)
 int segment_scan_headers(const struct segment *s, int64_t pos, int64_t end_pos,
 			 segment_batch_fn fn, void *arg, uint64_t *bytes_read)
 {
+	return segment_scan_headers_via(s, pos, end_pos, fn, arg, bytes_read, NULL, NULL);
+}
+
+int segment_scan_headers_via(const struct segment *s, int64_t pos, int64_t end_pos,
+			     segment_batch_fn fn, void *arg, uint64_t *bytes_read,
+			     segment_pread_fn rd, void *rd_arg)
+{
 	/* A small read-ahead: for small batches one read covers many headers;
 	 * for large ones only each header's page is read. */
 	uint8_t buf[4096];
@@ -335,7 +342,8 @@ int segment_scan_headers(const struct segment *s, int64_t pos, int64_t end_pos,
 		if (pos < buf_pos || pos + BATCH_HEADER_BYTES > buf_pos + (int64_t)buf_len) {
 			int64_t want = end_pos - pos < (int64_t)sizeof(buf) ? end_pos - pos
 									  : (int64_t)sizeof(buf);
-			ssize_t r = segment_pread(s, buf, (size_t)want, pos);
+			ssize_t r = rd != NULL ? rd(rd_arg, s, buf, (size_t)want, pos)
+					       : segment_pread(s, buf, (size_t)want, pos);
 			if (r < 0)
 				return (int)r;
 			*bytes_read += (uint64_t)r;

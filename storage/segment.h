@@ -149,6 +149,15 @@ typedef int (*segment_batch_fn)(void *arg, const struct batch_hdr *h, int64_t po
 int segment_scan_headers(const struct segment *s, int64_t pos, int64_t end_pos,
 			 segment_batch_fn fn, void *arg, uint64_t *bytes_read);
 
+/* A reader standing in for segment_pread (the log's tail cache). */
+typedef ssize_t (*segment_pread_fn)(void *arg, const struct segment *s, void *buf, size_t n,
+				    int64_t pos);
+
+/* segment_scan_headers reading through rd(rd_arg, ...) (NULL: the file). */
+int segment_scan_headers_via(const struct segment *s, int64_t pos, int64_t end_pos,
+			     segment_batch_fn fn, void *arg, uint64_t *bytes_read,
+			     segment_pread_fn rd, void *rd_arg);
+
 /* Recovery (segment_recover.c). Both block and are start-up only. */
 
 /* Load a sealed segment: its size from the .log file, its indexes from
