@@ -143,7 +143,9 @@ static int plog_recover_producers(struct plog *l)
 	int n = producer_snapshot_list(l->dir, offs, (int)(sizeof(offs) / sizeof(offs[0])));
 	if (n < 0)
 		return n;
-	int64_t from = plog_start_offset(l);
+	/* The first segment, not the start offset: batches below a start
+	 * moved by DeleteRecords are still on disk and still count. */
+	int64_t from = l->segs[0]->base_offset;
 	for (int i = 0; i < n; i++) {
 		if (offs[i] > l->end_offset || offs[i] < from ||
 		    producer_snapshot_load(&l->producers, l->dir, offs[i]) != 0) {
@@ -160,6 +162,7 @@ static int plog_config_check(const struct log_config *cfg)
 {
 	if (cfg->segment_bytes < 1 || cfg->segment_bytes > INT32_MAX ||
 	    cfg->index_interval_bytes < 0 || cfg->flush_interval_ms < 0 ||
+	    cfg->retention_ms < -1 || cfg->retention_bytes < -1 ||
 	    (cfg->flush != FLUSH_ALWAYS && cfg->flush != FLUSH_INTERVAL && cfg->flush != FLUSH_NONE))
 		return -EINVAL;
 	return 0;
@@ -186,7 +189,8 @@ static int plog_recover(struct plog *l)
 		return rc;
 	l->n_sealed = l->n_segs - 1;
 	l->end_offset = l->hw = plog_active(l)->end_offset;
-	return plog_recover_producers(l);
+	rc = plog_start_recover(l);
+	return rc != 0 ? rc : plog_recover_producers(l);
 }
 
 struct plog *plog_open(const char *dir, const struct log_config *cfg, int *err_out)
