@@ -87,6 +87,10 @@ static const struct config_entry config_table[] = {
 	  "default retention.ms of topics (-1: forever)" },
 	{ "log.retention.bytes", CT_INT64, F(log_retention_bytes), "-1", -1, INT64_MAX,
 	  "default retention.bytes of topics (-1: no size limit)" },
+	{ "log.retention.check.interval.ms", CT_INT64, F(log_retention_check_interval_ms), "300000",
+	  1, INT64_MAX,
+	  "how often each shard deletes the segments of its partitions that retention.ms, "
+	  "retention.bytes or DeleteRecords left behind" },
 	{ "flush", CT_FLUSH, F(flush), "always", 0, 0,
 	  "always: acks=1/all answered after fdatasync (group commit); interval: fdatasync every "
 	  "log.flush.interval.ms; none: leave it to the kernel" },

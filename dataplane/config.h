@@ -53,6 +53,7 @@ struct broker_config {
 	int32_t log_index_interval_bytes;
 	int64_t log_retention_ms;
 	int64_t log_retention_bytes;
+	int64_t log_retention_check_interval_ms;
 	int32_t flush; /* enum flush_mode */
 	int64_t flush_interval_ms;
 	int64_t log_roll_ms;           /* default segment.ms */

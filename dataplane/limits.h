@@ -100,4 +100,10 @@ _Static_assert(2 * FETCH_SPLICE_RANGES_MAX + 2 <= RESPONSE_RANGES_MAX, "fetch ra
 #define SHARD_NODE_ID_STRIDE 1000
 _Static_assert(SHARDS_MAX <= 64, "watch masks are 64-bit");
 
+/* Segments one shard deletes at the end of one loop turn (retention and
+ * DeleteRecords): each costs three unlinks, blocking the shard, so a log
+ * with a large backlog is trimmed over several turns rather than in one
+ * long stall. */
+#define RETENTION_SEGMENTS_PER_TURN 16
+
 #endif

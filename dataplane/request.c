@@ -24,6 +24,7 @@ const struct api_support request_apis[] = {
 	{ KAFKA_API_ApiVersions, 0, 4, 0, handle_ApiVersions },
 	{ KAFKA_API_CreateTopics, 2, 7, 2, handle_CreateTopics },
 	{ KAFKA_API_DeleteTopics, 1, 6, 1, handle_DeleteTopics },
+	{ KAFKA_API_DeleteRecords, 0, 2, 0, handle_DeleteRecords },
 	{ KAFKA_API_InitProducerId, 0, 5, 0, handle_InitProducerId },
 };
 const int request_apis_count = (int)(sizeof(request_apis) / sizeof(request_apis[0]));

@@ -99,6 +99,7 @@ int handle_ListOffsets(struct request *req, struct kreader *r);
 int handle_CreateTopics(struct request *req, struct kreader *r);
 int handle_DeleteTopics(struct request *req, struct kreader *r);
 int handle_InitProducerId(struct request *req, struct kreader *r);
+int handle_DeleteRecords(struct request *req, struct kreader *r);
 
 /* Fill an ApiVersions response's API list (arena memory). 0 or -1. */
 int handle_ApiVersions_fill(struct request *req, struct kafka_ApiVersionsResponse *resp);

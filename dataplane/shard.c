@@ -638,6 +638,7 @@ static void shard_turn_end(struct shard *sh)
 	sh->fetch_recheck = false;
 	shard_notify_send(sh);
 	conn_reap(sh);
+	shard_retention_tick(sh);
 	shard_mem_check(sh);
 	shard_accept_arm(sh); /* after an out-of-fds pause */
 	xcall_ring_doorbells(sh);

@@ -200,6 +200,8 @@ struct shard {
 	bool fetch_recheck;               /* a high watermark moved this turn */
 	uint64_t fetch_pass;              /* fetch_recheck_all passes so far */
 
+	int64_t retention_next_ms; /* next retention pass (shard_retention.c) */
+
 	struct request *free_requests;
 	int n_free_requests;
 	int64_t accept_resume_ms; /* > 0: accept paused (out of fds) until then */
@@ -250,6 +252,17 @@ void shard_partition_dirty(struct shard *sh, struct partition *p);
 /* Keep p on the list of logs owed a flush at a deadline (flush=interval
  * syncs, write retries after ENOSPC): see plog_sync_deadline_ms. */
 void shard_sync_owed(struct shard *sh, struct partition *p);
+
+/* Retention (shard_retention.c), from the end of every turn: once
+ * log.retention.check.interval.ms has passed, delete what retention.ms,
+ * retention.bytes and DeleteRecords condemn in the logs this shard owns. */
+void shard_retention_tick(struct shard *sh);
+
+/* Run the retention pass at the end of this turn (a start offset moved). */
+static inline void shard_retention_soon(struct shard *sh)
+{
+	sh->retention_next_ms = 0;
+}
 
 /* Kafka node id of the broker endpoint that serves partition p. */
 int32_t shard_leader_id(const struct shard *sh, const struct partition *p);

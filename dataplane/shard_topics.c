@@ -106,6 +106,8 @@ static void topic_log_config(struct shard *sh, const struct topic *t, struct log
 	lc->flush = (enum flush_mode)sh->cfg->flush;
 	lc->flush_interval_ms = sh->cfg->flush_interval_ms;
 	lc->pool = &sh->wpool;
+	lc->retention_ms = t->retention_ms;
+	lc->retention_bytes = t->retention_bytes;
 }
 
 static void topic_state_free(struct topic_state *ts)

@@ -28,7 +28,7 @@ int64_t plog_end_offset(const struct plog *l)
 
 int64_t plog_start_offset(const struct plog *l)
 {
-	return l->segs[0]->base_offset;
+	return l->start_offset;
 }
 
 uint64_t plog_unwritten_bytes(const struct plog *l)

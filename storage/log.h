@@ -31,6 +31,16 @@
  *   <20-digit base offset>.log / .index / .timeindex   one segment
  *   <20-digit offset>.snapshot                         producer state
  *   .sluice_cleanshutdown                              clean close marker
+ *   .sluice_log_start_offset                           start offset moved by
+ *                                                      DeleteRecords
+ *
+ * The log start offset (log_retention.c) is the first offset a reader may
+ * see. It is the first segment's base offset, or more: DeleteRecords may
+ * move it to any offset up to the HW, even inside a segment (which then
+ * stays on disk until it lies wholly below). Retention deletes whole sealed
+ * segments, oldest first, by time (retention_ms), by size (retention_bytes)
+ * or because they lie wholly below the start offset; the active segment,
+ * and any segment whose seal is still in flight, is never deleted.
  */
 #ifndef SLUICE_STORAGE_LOG_H
 #define SLUICE_STORAGE_LOG_H
@@ -69,6 +79,12 @@ struct log_config {
 				       * in steps of this (fallocate); 0: off */
 	int64_t retry_ms;             /* after ENOSPC, retry the write this much
 				       * later (log.write.retry.ms) */
+	int64_t retention_ms;         /* Kafka retention.ms: a sealed segment whose
+				       * largest timestamp is older than now minus
+				       * this is deleted; -1 keeps forever */
+	int64_t retention_bytes;      /* Kafka retention.bytes: the oldest sealed
+				       * segment is deleted while the log without it
+				       * still holds this many bytes; -1: no limit */
 };
 
 /* plog_append's answers besides 0 and the errors below. */
@@ -114,14 +130,19 @@ struct plog_stats {
 	uint64_t write_retries;           /* chains written again after ENOSPC */
 	uint64_t cache_reads, cache_read_bytes; /* reads served by the tail cache */
 	uint64_t preallocated_bytes;
+	uint64_t segments_deleted, bytes_deleted; /* by retention or DeleteRecords */
 };
 
 /* Open the log in dir (created with its parents if absent) and recover it:
  * sealed segments are trusted; the active segment's tail is CRC-checked
  * from its last trustworthy index entry and a torn tail is truncated; the
  * producer state comes from the newest snapshot plus the batch headers
- * after it. Blocks: start-up or topic creation only. Returns the log, or
- * NULL with -errno in *err_out (-EINVAL for a bad config). The caller owns
+ * after it. The start offset is the larger of the saved one (DeleteRecords)
+ * and the first segment's base; sealed segments wholly below it are
+ * deleted, and if it lies past the recovered end (data lost with
+ * flush=none), the log restarts empty at it. Blocks: start-up or topic
+ * creation only. Returns the log, or NULL with -errno in *err_out (-EINVAL
+ * for a bad config or an unreadable start offset file). The caller owns
  * the log until plog_close or plog_delete. */
 struct plog *plog_open(const char *dir, const struct log_config *cfg, int *err_out);
 
@@ -174,7 +195,7 @@ void plog_set_listener(struct plog *l, void (*on_advance)(void *arg, struct plog
 /* Offsets below the HW are readable (see the modes above). */
 int64_t plog_high_watermark(const struct plog *l);
 int64_t plog_end_offset(const struct plog *l);   /* next offset to assign */
-int64_t plog_start_offset(const struct plog *l); /* first offset kept */
+int64_t plog_start_offset(const struct plog *l); /* first offset readable */
 
 /* Bytes appended and not yet written (pending, or in the chain in flight):
  * what the log holds in write buffers besides their unused tails. 0 once
@@ -214,6 +235,54 @@ int plog_offset_for_timestamp(struct plog *l, int64_t ts_ms, int64_t *offset_out
  * above the HW, as in Kafka: callers compare with it. -ENOENT if no batch
  * carries a timestamp. Does not block. */
 int plog_max_timestamp(struct plog *l, int64_t *offset_out, int64_t *ts_out);
+
+/* Why plog_retention_run deleted a segment. */
+enum plog_delete_reason {
+	PLOG_DELETE_RETENTION_MS,    /* its largest timestamp passed retention_ms */
+	PLOG_DELETE_RETENTION_BYTES, /* the log is over retention_bytes without it */
+	PLOG_DELETE_START_OFFSET,    /* wholly below the start offset (DeleteRecords) */
+};
+
+struct plog_deleted_segment {
+	int64_t base_offset, end_offset; /* offsets [base, end) it held */
+	int64_t bytes;                   /* its .log size */
+	int64_t max_timestamp;           /* BATCH_NO_TIMESTAMP if none */
+	enum plog_delete_reason reason;
+};
+
+/* Told about each segment deleted, after its files are gone. */
+typedef void (*plog_deleted_fn)(void *arg, const struct plog_deleted_segment *d);
+
+/* "retention.ms", "retention.bytes" or "log start offset", for log lines. */
+const char *plog_delete_reason_name(enum plog_delete_reason r);
+
+/* Retention: delete sealed segments, oldest first, stopping at the first
+ * one that none of these rules condemns (Kafka's order):
+ *   retention_ms >= 0     and now_ms - its largest timestamp > retention_ms
+ *                         (the .log file's mtime if no batch has a timestamp)
+ *   retention_bytes >= 0  and total log bytes - its bytes >= retention_bytes
+ *   the next segment's base <= the start offset.
+ * At most max_segments go in one call, so that the shard thread is not held
+ * for long; call again to go on. The start offset advances to the new first
+ * segment's base, producer snapshots older than that are removed, each
+ * deletion counts in plog_stats and is reported to fn (may be NULL).
+ * now_ms is wall-clock (timestamps are). Returns the number of segments
+ * deleted, or -errno if one's files could not be removed (it is kept, and
+ * retried next time). 0 for an offline or closing log. Blocks: unlink. */
+int plog_retention_run(struct plog *l, int64_t now_ms, int max_segments, plog_deleted_fn fn,
+		       void *arg);
+
+/* DeleteRecords: move the start offset to offset (-1: the HW). Made durable
+ * (a small file replaced atomically: write, fdatasync, rename, fsync of the
+ * directory) before the call returns, so that a crash never brings the
+ * records back. A start offset at or below the current one changes nothing.
+ * Whole segments below the new start are deleted by the next
+ * plog_retention_run, not here. *low_watermark is the start offset after
+ * the call. Returns 0, -ERANGE when offset > HW or < -1, the log's sticky
+ * error (or PLOG_ERR_STORAGE when closing) if it is offline, or -errno if
+ * the file could not be written (nothing changed then). Blocks (two
+ * fsyncs): meant for the rare admin call, on the shard thread. */
+int plog_delete_records(struct plog *l, int64_t offset, int64_t *low_watermark);
 
 /* Clean close. Writes what is still pending (synchronously), syncs, writes
  * the producer snapshot and the clean-shutdown marker, then frees the log.

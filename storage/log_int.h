@@ -7,6 +7,7 @@
  *   log_flush.c    group-commit chains on io_uring and their completions
  *   log_read.c     reads and timestamp lookups (synchronous pread)
  *   log_recover.c  plog_open: directory scan, segments, producer state
+ *   log_retention.c  the start offset (DeleteRecords, its file), retention
  */
 #ifndef SLUICE_STORAGE_LOG_INT_H
 #define SLUICE_STORAGE_LOG_INT_H
@@ -24,6 +25,7 @@
 #define PLOG_CLEAN_MARKER ".sluice_cleanshutdown"
 #define PLOG_DELETE_SUFFIX "-delete" /* of a directory renamed by plog_delete */
 #define PLOG_DELETE_SUFFIX_LEN (sizeof(PLOG_DELETE_SUFFIX) - 1)
+#define PLOG_START_FILE ".sluice_log_start_offset" /* DeleteRecords' start offset */
 
 struct wbuf_list {
 	struct wbuf *head, *tail;
@@ -80,6 +82,7 @@ struct plog {
 	uint32_t n_segs, cap_segs, n_sealed;
 
 	int64_t end_offset, hw;
+	int64_t start_offset; /* >= segs[0]->base_offset, <= hw */
 	int err; /* sticky -errno: offline */
 
 	struct producer_state producers;
@@ -155,5 +158,11 @@ int plog_dir_fsync(const char *dir);
 /* fsync the directory holding path (after creating or renaming it). */
 int plog_parent_fsync(const char *path);
 void plog_free(struct plog *l);
+
+/* log_retention.c */
+/* At open, once the segments are loaded and end_offset is known: the start
+ * offset from its file and the first segment, the segments it makes
+ * useless deleted (see plog_open). 0 or -errno. */
+int plog_start_recover(struct plog *l);
 
 #endif

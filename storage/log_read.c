@@ -89,15 +89,16 @@ int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst, s
 	return 0;
 }
 
-/* The first record with timestamp >= ts in the batch at f (uncompressed:
- * read and walk it; compressed: the batch itself). 1 if found, 0 if not
- * (its maxTimestamp lied), or -errno. */
+/* The first record with timestamp >= ts and offset >= from (the start
+ * offset: DeleteRecords may cut a batch) in the batch at f (uncompressed:
+ * read and walk it; compressed: the batch itself, from `from` at the
+ * earliest). 1 if found, 0 if not (its maxTimestamp lied), or -errno. */
 static int batch_first_at_or_after(struct plog *l, struct segment *s, const struct find_batch *f,
-				   int64_t ts, int64_t *offset_out, int64_t *ts_out)
+				   int64_t ts, int64_t from, int64_t *offset_out, int64_t *ts_out)
 {
 	const struct batch_hdr *h = &f->h;
 	if (batch_compression(h) != 0 || (h->attributes & BATCH_ATTR_TIMESTAMP_TYPE)) {
-		*offset_out = h->base_offset;
+		*offset_out = h->base_offset < from ? from : h->base_offset;
 		*ts_out = h->max_timestamp;
 		return 1;
 	}
@@ -111,7 +112,8 @@ static int batch_first_at_or_after(struct plog *l, struct segment *s, const stru
 	struct batch_rec rec;
 	if (rc == 0 && batch_rec_iter_init(&it, buf, (size_t)f->bytes, h) == 0) {
 		while (batch_rec_iter_next(&it, &rec) == 1) {
-			if (h->base_timestamp + rec.timestamp_delta >= ts) {
+			if (h->base_timestamp + rec.timestamp_delta >= ts &&
+			    h->base_offset + rec.offset_delta >= from) {
 				*offset_out = h->base_offset + rec.offset_delta;
 				*ts_out = h->base_timestamp + rec.timestamp_delta;
 				rc = 1;
@@ -126,17 +128,17 @@ static int batch_first_at_or_after(struct plog *l, struct segment *s, const stru
 struct ts_scan {
 	struct plog *l;
 	struct segment *s;
-	int64_t ts;
+	int64_t ts, from;
 	int64_t *offset_out, *ts_out;
 };
 
 static int ts_scan_cb(void *arg, const struct batch_hdr *h, int64_t pos, int64_t bytes)
 {
 	struct ts_scan *t = arg;
-	if (h->max_timestamp < t->ts)
+	if (h->max_timestamp < t->ts || h->base_offset + h->last_offset_delta < t->from)
 		return 0;
 	struct find_batch f = { .pos = pos, .bytes = (int32_t)bytes, .h = *h };
-	return batch_first_at_or_after(t->l, t->s, &f, t->ts, t->offset_out, t->ts_out);
+	return batch_first_at_or_after(t->l, t->s, &f, t->ts, t->from, t->offset_out, t->ts_out);
 }
 
 int plog_offset_for_timestamp(struct plog *l, int64_t ts_ms, int64_t *offset_out,
@@ -144,13 +146,13 @@ int plog_offset_for_timestamp(struct plog *l, int64_t ts_ms, int64_t *offset_out
 {
 	for (uint32_t i = 0; i < l->n_segs; i++) {
 		struct segment *s = l->segs[i];
-		if (s->max_ts < ts_ms || s->readable == 0)
+		if (s->max_ts < ts_ms || s->readable == 0 || s->end_offset <= l->start_offset)
 			continue;
 		/* Every record up to `below` is older than ts_ms: start at
 		 * the batch holding it (or the segment start). */
 		int64_t below = segment_time_lookup(s, ts_ms);
 		int64_t pos = below < 0 ? 0 : segment_index_lookup(s, below);
-		struct ts_scan t = { l, s, ts_ms, offset_out, ts_out };
+		struct ts_scan t = { l, s, ts_ms, l->start_offset, offset_out, ts_out };
 		uint64_t bytes_read = 0;
 		int rc = segment_scan_headers_via(s, pos, s->readable, ts_scan_cb, &t, &bytes_read,
 						  plog_pread, l);

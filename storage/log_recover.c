@@ -143,7 +143,9 @@ static int plog_recover_producers(struct plog *l)
 	int n = producer_snapshot_list(l->dir, offs, (int)(sizeof(offs) / sizeof(offs[0])));
 	if (n < 0)
 		return n;
-	int64_t from = plog_start_offset(l);
+	/* The first segment, not the start offset: batches below a start
+	 * moved by DeleteRecords are still on disk and still count. */
+	int64_t from = l->segs[0]->base_offset;
 	for (int i = 0; i < n; i++) {
 		if (offs[i] > l->end_offset || offs[i] < from ||
 		    producer_snapshot_load(&l->producers, l->dir, offs[i]) != 0) {
@@ -162,6 +164,7 @@ static int plog_config_check(const struct log_config *cfg)
 	    cfg->index_interval_bytes < 0 || cfg->flush_interval_ms < 0 ||
 	    cfg->segment_ms < 0 || cfg->preallocate_bytes < 0 || cfg->retry_ms < 0 ||
 	    cfg->preallocate_bytes % SIO_DIRECT_ALIGN != 0 ||
+	    cfg->retention_ms < -1 || cfg->retention_bytes < -1 ||
 	    (cfg->flush != FLUSH_ALWAYS && cfg->flush != FLUSH_INTERVAL && cfg->flush != FLUSH_NONE))
 		return -EINVAL;
 	return 0;
@@ -198,11 +201,14 @@ static int plog_recover(struct plog *l)
 	if (rc != 0)
 		return rc;
 	l->n_sealed = l->n_segs - 1;
+	l->end_offset = l->hw = plog_active(l)->end_offset;
+	rc = plog_start_recover(l);
+	if (rc != 0)
+		return rc;
+	/* The active file ends at its data now (recovery cut any padding),
+	 * and segment.ms counts from the first append after the restart for
+	 * a segment of unknown age (the caller's clock is not known here). */
 	struct segment *s = plog_active(l);
-	l->end_offset = l->hw = s->end_offset;
-	/* The file ends at its data now (recovery cut any padding), and
-	 * segment.ms counts from the first append after the restart for a
-	 * segment of unknown age (the caller's clock is not known here). */
 	s->alloc_end = s->size;
 	s->created_ms = -1;
 	rc = plog_tail_page_load(l, s);

@@ -2,7 +2,8 @@
 
 Only what the integration tests need: framing, request header v1/v2,
 ApiVersions, Metadata, Produce (v3 non-flexible, v9 flexible), Fetch v4,
-ListOffsets v1, CreateTopics v4, DeleteTopics v1, InitProducerId v0, and a
+ListOffsets v1, CreateTopics v4, DeleteTopics v1, DeleteRecords v0-2,
+InitProducerId v0, and a
 record batch v2 builder/parser with a pure-Python CRC-32C. Produce v3, Fetch
 v4 and ListOffsets v1 also come in a *_multi form: one request over several
 topics and partitions, answered as the broker ordered it.
@@ -34,6 +35,7 @@ DUPLICATE_SEQUENCE_NUMBER = 46
 FETCH_SESSION_ID_NOT_FOUND = 70
 INVALID_RECORD = 87
 UNKNOWN_TOPIC_ID = 100
+KAFKA_STORAGE_ERROR = 56
 
 # ---------------------------------------------------------------- API keys
 
@@ -44,6 +46,7 @@ METADATA = 3
 API_VERSIONS = 18
 CREATE_TOPICS = 19
 DELETE_TOPICS = 20
+DELETE_RECORDS = 21
 INIT_PRODUCER_ID = 22
 
 # What the broker advertises (the brief): api key -> (min, max).
@@ -57,6 +60,7 @@ EXPECTED_API_VERSIONS = {
     API_VERSIONS: (0, 4),
     CREATE_TOPICS: (2, 7),
     DELETE_TOPICS: (1, 6),
+    DELETE_RECORDS: (0, 2),
     INIT_PRODUCER_ID: (0, 5),
 }
 
@@ -572,6 +576,50 @@ class Conn:
         assert len(res) == 1 and res[0][0] == name, res
         return res[0][1]
 
+    # -- DeleteRecords v0-2 (v2 flexible)
+
+    def delete_records(self, topic, partition, offset, version=0, timeout_ms=10000):
+        """Move one partition's log start offset (-1: to the high watermark).
+        Returns (error_code, low_watermark)."""
+        resp = self.delete_records_multi([(topic, [(partition, offset)])], version, timeout_ms)
+        assert len(resp) == 1 and resp[0][0] == topic, resp
+        p = resp[0][1][0]
+        assert p[0] == partition, resp
+        return p[2], p[1]
+
+    def delete_records_multi(self, topics, version=0, timeout_ms=10000):
+        """One DeleteRecords request. topics: [(topic, [(partition, offset), ...]), ...].
+        Returns [(topic, [(partition, low_watermark, error_code), ...]), ...] in
+        the order the broker wrote it."""
+        flexible = version >= 2
+        arr = compact_array if flexible else array
+        st = compact_string if flexible else string
+        tags = TAGS if flexible else b""
+        tds = [st(t) + arr([i32(p) + i64(off) + tags for p, off in parts]) + tags
+               for t, parts in topics]
+        body = arr(tds) + i32(timeout_ms) + tags
+        r = self.request(DELETE_RECORDS, version, body, flexible=flexible)
+        r.i32()  # throttle
+
+        def part(r):
+            p = (r.i32(), r.i64(), r.i16())
+            if flexible:
+                r.tags()
+            return p
+
+        def topic_(r):
+            if flexible:
+                t = (r.compact_string(), r.compact_array(part))
+                r.tags()
+                return t
+            return (r.string(), r.array(part))
+
+        resp = r.compact_array(topic_) if flexible else r.array(topic_)
+        if flexible:
+            r.tags()
+        assert r.remaining() == 0, "%d bytes left after DeleteRecords" % r.remaining()
+        return resp
+
     # -- InitProducerId v0
 
     def init_producer_id(self, transactional_id=None, timeout_ms=60000):
@@ -620,6 +668,12 @@ class Conn:
 
     def produce_v9(self, topic, partition, records_bytes, acks=-1, timeout_ms=10000):
         """Produce v9 (flexible). Returns (error_code, base_offset, error_message)."""
+        p = self.produce_v9_full(topic, partition, records_bytes, acks, timeout_ms)
+        return p["error"], p["base_offset"], p["error_message"]
+
+    def produce_v9_full(self, topic, partition, records_bytes, acks=-1, timeout_ms=10000):
+        """Produce v9. Returns the partition's answer as a dict: partition, error,
+        base_offset, log_append_time, log_start_offset, record_errors, error_message."""
         pd = i32(partition) + compact_bytes(records_bytes) + TAGS
         td = compact_string(topic) + compact_array([pd]) + TAGS
         body = compact_string(None) + i16(acks) + i32(timeout_ms) + compact_array([td]) + TAGS
@@ -645,7 +699,7 @@ class Conn:
         assert len(resp) == 1 and resp[0][0] == topic, resp
         p = resp[0][1][0]
         assert p["partition"] == partition, resp
-        return p["error"], p["base_offset"], p["error_message"]
+        return p
 
     # -- Fetch v4
 

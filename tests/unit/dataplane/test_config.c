@@ -24,6 +24,9 @@ static void test_defaults(void **state)
 	assert_int_equal(c.num_partitions, 1);
 	assert_int_equal(c.socket_request_max_bytes, 104857600);
 	assert_int_equal(c.flush, FLUSH_ALWAYS);
+	assert_int_equal(c.log_retention_ms, 604800000);
+	assert_int_equal(c.log_retention_bytes, -1);
+	assert_int_equal(c.log_retention_check_interval_ms, 300000); /* Kafka's */
 	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
 	assert_string_equal(config_advertised_host(&c), "127.0.0.1");
 	assert_int_equal(config_advertised_port(&c), 9092);
@@ -54,6 +57,12 @@ static void test_set(void **state)
 	assert_int_equal(config_set(&c, "listeners", "nohostport", err, sizeof(err)), -1);
 	assert_int_equal(config_set(&c, "listeners", "h:70000", err, sizeof(err)), -1);
 	assert_int_equal(config_set(&c, "flush", "sometimes", err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "log.retention.check.interval.ms", "250", err,
+				    sizeof(err)), 0);
+	assert_int_equal(c.log_retention_check_interval_ms, 250);
+	assert_int_equal(config_set(&c, "log.retention.check.interval.ms", "0", err,
+				    sizeof(err)), -1);
+	assert_non_null(strstr(err, "out of range"));
 }
 
 static void test_file(void **state)

@@ -170,7 +170,9 @@ struct log_config tu_config(int64_t segment_bytes, int32_t index_interval_bytes,
 	return (struct log_config){ .segment_bytes = segment_bytes,
 				    .index_interval_bytes = index_interval_bytes,
 				    .flush = flush,
-				    .flush_interval_ms = 1000 };
+				    .flush_interval_ms = 1000,
+				    .retention_ms = -1,
+				    .retention_bytes = -1 };
 }
 
 void tu_seg_path(char *buf, size_t cap, const char *dir, int64_t base, const char *ext)

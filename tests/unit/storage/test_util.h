@@ -50,7 +50,7 @@ int tu_drive(struct io_uring *ring, struct plog *l, int64_t now_ms);
 char *tu_tmpdir(void);
 void tu_rm_rf(const char *path);
 
-/* A log config for tests: small segments by default. */
+/* A log config for tests: small segments by default, retention off. */
 struct log_config tu_config(int64_t segment_bytes, int32_t index_interval_bytes,
 			    enum flush_mode flush);
 
