@@ -127,6 +127,8 @@ int handle_ListOffsets(struct request *req, struct kreader *r)
 	resp->Topics_count = nt;
 	req->resp_body = resp;
 	req->resume = list_offsets_respond;
+	/* Every allocation first: once a part is forwarded, the request must
+	 * live until it is back, so nothing after may fail it. */
 	for (int32_t i = 0; i < nt; i++) {
 		const struct kafka_ListOffsetsRequest_ListOffsetsTopic *t = &body.Topics[i];
 		lo_topic *rt = &resp->Topics[i];
@@ -137,7 +139,11 @@ int handle_ListOffsets(struct request *req, struct kreader *r)
 		if (rt->Partitions == NULL)
 			return -1;
 		rt->Partitions_count = np;
-		for (int32_t j = 0; j < np; j++) {
+	}
+	for (int32_t i = 0; i < nt; i++) {
+		const struct kafka_ListOffsetsRequest_ListOffsetsTopic *t = &body.Topics[i];
+		lo_topic *rt = &resp->Topics[i];
+		for (int32_t j = 0; j < rt->Partitions_count; j++) {
 			const struct kafka_ListOffsetsRequest_ListOffsetsPartition *tp = &t->Partitions[j];
 			lo_partition *out = &rt->Partitions[j];
 			kafka_ListOffsetsResponse_ListOffsetsPartitionResponse_init(out);

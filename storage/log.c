@@ -46,9 +46,14 @@ const struct plog_stats *plog_stats(const struct plog *l)
 	return &l->stats;
 }
 
+int plog_reads_in_flight(const struct plog *l)
+{
+	return l->reads_in_flight;
+}
+
 bool plog_idle(const struct plog *l)
 {
-	if (l->chain.busy)
+	if (l->chain.busy || l->reads_in_flight > 0)
 		return false;
 	if (l->err != 0)
 		return true;
@@ -279,7 +284,7 @@ static void plog_finish(struct plog *l)
 
 void plog_maybe_finish(struct plog *l)
 {
-	if (l->closing && !l->chain.busy && !l->in_callback)
+	if (l->closing && !l->chain.busy && !l->in_callback && l->reads_in_flight == 0)
 		plog_finish(l);
 }
 

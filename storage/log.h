@@ -51,6 +51,7 @@
 #include <liburing.h>
 
 #include "storage/batch.h"
+#include "storage/uring_op.h"
 
 struct bufpool;
 struct plog;
@@ -129,6 +130,8 @@ struct plog_stats {
 	uint64_t reads, read_bytes;
 	uint64_t write_retries;           /* chains written again after ENOSPC */
 	uint64_t cache_reads, cache_read_bytes; /* reads served by the tail cache */
+	uint64_t nowait_misses;           /* reads that had to go to the disk */
+	uint64_t cold_reads;              /* of those, done (io_uring) */
 	uint64_t preallocated_bytes;
 	uint64_t segments_deleted, bytes_deleted; /* by retention or DeleteRecords */
 };
@@ -222,6 +225,50 @@ const struct plog_stats *plog_stats(const struct plog *l);
  * cannot be read. Blocks: pread (async reads later). */
 int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst, size_t dst_cap,
 	      struct plog_read_result *res);
+
+/* plog_read from memory only (the tail cache, the page cache): -EAGAIN
+ * when the bytes are on the disk alone. Never blocks on the disk. */
+int plog_read_nowait(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst,
+		     size_t dst_cap, struct plog_read_result *res);
+
+/* An asynchronous plog_read, for data that may not be in memory. The
+ * caller fills the inputs and keeps the struct and buf alive until done. */
+struct plog_aread {
+	struct uring_op op;
+	void (*done)(struct plog_aread *r); /* in flight only: on the shard thread */
+	void *arg;                          /* the caller's */
+	/* in */
+	int64_t offset;
+	int32_t max_bytes;
+	uint8_t *buf;  /* cap bytes; the batches land at buf + skip */
+	size_t cap;
+	/* out */
+	int err;       /* 0, or as plog_read's return value */
+	size_t skip;
+	struct plog_read_result res;
+	/* the log's */
+	struct plog *l;
+	struct segment *s;
+	struct io_uring *ring;
+	int64_t pos, end;
+	size_t want;
+	int steps;
+};
+
+/* Start r: what plog_read would give, without blocking the shard on the
+ * disk. Data in the tail cache or the page cache is copied at once:
+ * returns 0 (or plog_read's error) and done is not called. Else the read
+ * goes to the disk through the log's io_uring (from the offset index entry
+ * before the offset, in windows of cap bytes) and 1 is returned; done(r)
+ * comes from a completion, with r->err and r->res, the batches at
+ * r->buf + r->skip. The log stays allocated until its reads are done
+ * (plog_close and plog_delete wait for them), and segments are not
+ * deleted under them. A cap past max_bytes by a few index intervals saves
+ * second reads. */
+int plog_read_start(struct plog *l, struct plog_aread *r);
+
+/* Reads in flight (plog_read_start): segments must stay while > 0. */
+int plog_reads_in_flight(const struct plog *l);
 
 /* The first offset whose timestamp is >= ts_ms among offsets below the HW,
  * and that timestamp: the exact record for an uncompressed batch, the

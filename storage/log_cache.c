@@ -11,7 +11,9 @@
  * the pool evicts in the order buffers were retained, so an evicted buffer
  * is always the head of its log's list.
  */
+#include <errno.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "storage/log_int.h"
 #include "storage/verify.h"
@@ -82,4 +84,29 @@ ssize_t plog_pread(void *log, const struct segment *s, void *buf, size_t n, int6
 		return (ssize_t)n;
 	}
 	return segment_pread(s, buf, n, pos);
+}
+
+ssize_t plog_pread_nowait(void *log, const struct segment *s, void *buf, size_t n, int64_t pos)
+{
+	struct plog *l = log;
+	if (l->cached.head != NULL && plog_cache_copy(l, s, buf, n, pos)) {
+		l->stats.cache_reads++;
+		l->stats.cache_read_bytes += n;
+		return (ssize_t)n;
+	}
+	/* The page cache may have it (read before, or written buffered):
+	 * RWF_NOWAIT answers EAGAIN instead of going to the disk. */
+	size_t done = 0;
+	while (done < n) {
+		struct iovec iov = { (uint8_t *)buf + done, n - done };
+		ssize_t r = preadv2(s->log_fd, &iov, 1, pos + (int64_t)done, RWF_NOWAIT);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return errno == EAGAIN || errno == EOPNOTSUPP ? -EAGAIN : -errno;
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
 }

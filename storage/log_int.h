@@ -110,6 +110,7 @@ struct plog {
 	void (*on_advance)(void *arg, struct plog *l);
 	void *listener_arg;
 	bool closing, deleting, in_callback;
+	int reads_in_flight;       /* plog_read_start reads on the ring */
 
 	struct plog_stats stats;
 };
@@ -137,6 +138,9 @@ void plog_cache_drop(struct plog *l, const struct segment *s);
 /* Read n bytes of s at pos (all below s->readable): from the tail cache
  * when it holds them, else from the file. As segment_pread. */
 ssize_t plog_pread(void *log, const struct segment *s, void *buf, size_t n, int64_t pos);
+/* The same without touching the disk: -EAGAIN when the bytes are neither
+ * in the tail cache nor in the page cache. */
+ssize_t plog_pread_nowait(void *log, const struct segment *s, void *buf, size_t n, int64_t pos);
 
 /* log_flush.c */
 void plog_ops_init(struct plog *l);

@@ -30,12 +30,13 @@ static int find_batch_cb(void *arg, const struct batch_hdr *h, int64_t pos, int6
 }
 
 /* Locate the batch containing offset in s: offset index, then headers. */
-static int read_find(struct plog *l, struct segment *s, int64_t offset, struct find_batch *f)
+static int read_find(struct plog *l, struct segment *s, int64_t offset, struct find_batch *f,
+		     segment_pread_fn rd)
 {
 	uint64_t bytes_read = 0;
 	f->offset = offset;
 	int rc = segment_scan_headers_via(s, segment_index_lookup(s, offset), s->readable,
-					  find_batch_cb, f, &bytes_read, plog_pread, l);
+					  find_batch_cb, f, &bytes_read, rd, l);
 	l->stats.read_bytes += bytes_read;
 	return rc == 1 ? 0 : rc < 0 ? rc : -EIO;
 }
@@ -53,8 +54,10 @@ static size_t whole_batches(const uint8_t *p, size_t len)
 	return used;
 }
 
-int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst, size_t dst_cap,
-	      struct plog_read_result *res)
+/* plog_read through rd: plog_pread, or plog_pread_nowait (then -EAGAIN
+ * when the bytes are neither in the tail cache nor in the page cache). */
+static int plog_read_via(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst,
+			 size_t dst_cap, struct plog_read_result *res, segment_pread_fn rd)
 {
 	*res = (struct plog_read_result){ .high_watermark = l->hw,
 					  .log_start_offset = plog_start_offset(l) };
@@ -66,7 +69,7 @@ int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst, s
 		return 0;
 	struct segment *s = plog_segment_for(l, offset);
 	struct find_batch f;
-	int rc = read_find(l, s, offset, &f);
+	int rc = read_find(l, s, offset, &f, rd);
 	if (rc != 0)
 		return rc;
 	res->first_batch_bytes = f.bytes;
@@ -78,7 +81,7 @@ int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst, s
 		want = s->readable - f.pos;
 	if (want > (int64_t)dst_cap)
 		want = (int64_t)dst_cap;
-	ssize_t r = plog_pread(l, s, dst, (size_t)want, f.pos);
+	ssize_t r = rd(l, s, dst, (size_t)want, f.pos);
 	if (r < 0)
 		return (int)r;
 	if (r < f.bytes)
@@ -87,6 +90,141 @@ int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst, s
 	l->stats.reads++;
 	l->stats.read_bytes += (uint64_t)r;
 	return 0;
+}
+
+int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst, size_t dst_cap,
+	      struct plog_read_result *res)
+{
+	return plog_read_via(l, offset, max_bytes, dst, dst_cap, res, plog_pread);
+}
+
+int plog_read_nowait(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst,
+		     size_t dst_cap, struct plog_read_result *res)
+{
+	int rc = plog_read_via(l, offset, max_bytes, dst, dst_cap, res, plog_pread_nowait);
+	if (rc == -EAGAIN)
+		l->stats.nowait_misses++;
+	return rc;
+}
+
+/* ---- asynchronous reads ---- */
+
+/* Reads a cold read may take to find its batch before giving up: each
+ * moves the window forward past whole batches, so only a corrupt file
+ * gets near it. */
+#define AREAD_STEPS_MAX 64
+
+static void aread_op_done(struct uring_op *op, int res, uint32_t cqe_flags);
+
+static void aread_finish(struct plog_aread *r, int err)
+{
+	struct plog *l = r->l;
+	r->err = err;
+	l->reads_in_flight--;
+	r->s->readers--;
+	l->stats.reads += err == 0;
+	l->stats.cold_reads++;
+	r->done(r);
+	plog_maybe_finish(l);
+}
+
+/* Read the window at r->pos into r->buf. */
+static void aread_submit(struct plog_aread *r)
+{
+	int64_t want = r->end - r->pos;
+	if (want > (int64_t)r->cap)
+		want = (int64_t)r->cap;
+	r->want = (size_t)want;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(r->ring);
+	if (sqe == NULL) {
+		/* The ring is full: submit what is queued to make room. */
+		io_uring_submit(r->ring);
+		sqe = io_uring_get_sqe(r->ring);
+	}
+	if (sqe == NULL) {
+		aread_finish(r, -EAGAIN);
+		return;
+	}
+	r->op.done = aread_op_done;
+	io_uring_prep_read(sqe, r->s->log_fd, r->buf, (unsigned)r->want, (uint64_t)r->pos);
+	uring_op_prep(sqe, &r->op);
+}
+
+/* A window is in: find the batch holding r->offset in it, or move on. */
+static void aread_op_done(struct uring_op *op, int res, uint32_t cqe_flags)
+{
+	(void)cqe_flags;
+	struct plog_aread *r = container_of(op, struct plog_aread, op);
+	struct plog *l = r->l;
+	if (res < 0 || l->err != 0) {
+		aread_finish(r, res < 0 ? res : l->err);
+		return;
+	}
+	l->stats.read_bytes += (uint64_t)res;
+	size_t n = (size_t)res, p = 0;
+	while (p + BATCH_HEADER_BYTES <= n) {
+		struct batch_hdr h;
+		int size = batch_parse(r->buf + p, BATCH_HEADER_BYTES, &h);
+		if (size < 0 || r->pos + (int64_t)p + size > r->end) {
+			aread_finish(r, -EIO);
+			return;
+		}
+		if (h.base_offset + h.last_offset_delta < r->offset) {
+			p += (size_t)size;
+			continue;
+		}
+		r->res.first_batch_bytes = size;
+		if ((size_t)size > r->cap) {
+			aread_finish(r, 0); /* too big for the buffer: len 0 says so */
+			return;
+		}
+		if (p + (size_t)size <= n) {
+			/* KIP-74: the first batch whole, then up to max_bytes. */
+			size_t lim = n - p, want = (size_t)(r->max_bytes > size ? r->max_bytes : size);
+			r->skip = p;
+			r->res.len = whole_batches(r->buf + p, lim < want ? lim : want);
+			aread_finish(r, 0);
+			return;
+		}
+		break; /* it starts here and runs past the window */
+	}
+	/* Move the window to the first batch not yet seen whole. */
+	if ((p == 0 && n >= r->want) || ++r->steps > AREAD_STEPS_MAX ||
+	    r->pos + (int64_t)p >= r->end) {
+		aread_finish(r, -EIO);
+		return;
+	}
+	r->pos += (int64_t)p;
+	aread_submit(r);
+}
+
+int plog_read_start(struct plog *l, struct plog_aread *r)
+{
+	r->l = l;
+	r->err = 0;
+	r->skip = 0;
+	r->steps = 0;
+	int rc = plog_read_nowait(l, r->offset, r->max_bytes, r->buf, r->cap, &r->res);
+	if (rc != -EAGAIN || r->cap == 0)
+		return rc == -EAGAIN ? 0 : rc; /* no room to read into: nothing */
+	/* Not in memory: read it from the disk without blocking the shard,
+	 * from the offset index entry before it, in windows of the buffer's
+	 * size. */
+	r->ring = l->io->ring;
+	if (r->ring == NULL)
+		return plog_read(l, r->offset, r->max_bytes, r->buf, r->cap, &r->res);
+	*r = (struct plog_aread){ .done = r->done, .arg = r->arg, .offset = r->offset,
+				  .max_bytes = r->max_bytes, .buf = r->buf, .cap = r->cap,
+				  .ring = r->ring, .l = l };
+	r->res.high_watermark = l->hw;
+	r->res.log_start_offset = plog_start_offset(l);
+	r->s = plog_segment_for(l, r->offset);
+	r->pos = segment_index_lookup(r->s, r->offset);
+	r->end = r->s->readable;
+	l->reads_in_flight++;
+	r->s->readers++;
+	aread_submit(r);
+	return 1;
 }
 
 /* The first record with timestamp >= ts and offset >= from (the start

@@ -227,7 +227,9 @@ int plog_retention_run(struct plog *l, int64_t now_ms, int max_segments, plog_de
 		total += l->segs[i]->size;
 	int deleted = 0, rc = 0;
 	enum plog_delete_reason why;
-	while (deleted < max_segments && plog_oldest_expired(l, now_ms, total, &why)) {
+	/* A segment being read (plog_read_start) waits for the next run. */
+	while (deleted < max_segments && l->segs[0]->readers == 0 &&
+	       plog_oldest_expired(l, now_ms, total, &why)) {
 		int64_t bytes = l->segs[0]->size;
 		rc = plog_drop_oldest(l, why, fn, arg);
 		if (rc != 0)

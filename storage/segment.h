@@ -62,6 +62,8 @@ struct segment {
 	int64_t alloc_end;      /* .log bytes reserved by fallocate (the file's
 				 * size while active, see log_flush.c) */
 	int64_t created_ms;     /* first append (or recovery), for segment.ms */
+	int readers;            /* asynchronous reads in flight on log_fd: the
+				 * segment is not deleted or replaced meanwhile */
 	struct seg_index idx, tidx;
 	int64_t bytes_since_index;
 	int32_t index_interval_bytes;

@@ -58,7 +58,10 @@ def segments(broker, topic, partition):
     out = {}
     for name in os.listdir(d):
         if re.fullmatch(r"\d{20}\.log", name):
-            out[int(name[:20])] = os.path.getsize(os.path.join(d, name))
+            try:
+                out[int(name[:20])] = os.path.getsize(os.path.join(d, name))
+            except FileNotFoundError:
+                pass  # retention deleted it since the listing
     return out
 
 
