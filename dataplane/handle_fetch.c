@@ -43,6 +43,10 @@ struct xfetch {
 	int16_t error;
 	int64_t hw, start;
 	int32_t len, first_batch_bytes;
+	size_t skip;  /* the batches start this far into dst */
+	/* owner side: the read, when it has to go to the disk */
+	struct plog_aread ar;
+	struct shard *owner;
 };
 
 /* Where a partition's bytes sit in the request's read buffer. */
@@ -125,35 +129,55 @@ static int fetch_prepare(struct request *req, struct fetch_state *fs)
 	return fs->slots == NULL ? -1 : 0;
 }
 
-/* Owner side: the partition's state and up to cap bytes from offset. */
-static void fetch_read(struct plog *log, int64_t offset, int32_t limit, uint8_t *dst,
-		       size_t cap, struct xfetch *out)
+/* Owner side: the partition's state; false when there is nothing to read
+ * (an error, or nothing at the offset yet). */
+static bool fetch_read_begin(struct plog *log, int64_t offset, struct xfetch *out)
 {
 	out->len = 0;
 	out->first_batch_bytes = 0;
+	out->skip = 0;
 	if (plog_error(log) != 0) {
 		out->error = KAFKA_KAFKA_STORAGE_ERROR;
-		return;
+		return false;
 	}
 	out->hw = plog_high_watermark(log);
 	out->start = plog_start_offset(log);
 	if (offset < out->start || offset > plog_end_offset(log)) {
 		out->error = KAFKA_OFFSET_OUT_OF_RANGE;
-		return;
+		return false;
 	}
 	out->error = KAFKA_NONE;
-	if (offset >= out->hw)
-		return;
-	struct plog_read_result res;
-	int rc = plog_read(log, offset, limit, dst, cap, &res);
-	if (rc == -ERANGE)
+	return offset < out->hw;
+}
+
+static void fetch_read_end(int rc, const struct plog_read_result *res, size_t skip,
+			   struct xfetch *out)
+{
+	if (rc == -ERANGE) {
 		out->error = KAFKA_OFFSET_OUT_OF_RANGE;
-	else if (rc < 0)
+	} else if (rc < 0) {
 		out->error = KAFKA_KAFKA_STORAGE_ERROR;
-	else {
-		out->len = (int32_t)res.len;
-		out->first_batch_bytes = res.len == 0 ? (int32_t)res.first_batch_bytes : 0;
+	} else {
+		out->len = (int32_t)res->len;
+		out->skip = skip;
+		out->first_batch_bytes = res->len == 0 ? (int32_t)res->first_batch_bytes : 0;
 	}
+}
+
+/* Up to cap bytes from offset, from memory only. Returns false when the
+ * bytes are on the disk alone (then nothing is filled in): the caller reads
+ * them without blocking the shard (xfetch_run). */
+static bool fetch_read(struct plog *log, int64_t offset, int32_t limit, uint8_t *dst,
+		       size_t cap, struct xfetch *out)
+{
+	if (!fetch_read_begin(log, offset, out))
+		return true;
+	struct plog_read_result res;
+	int rc = plog_read_nowait(log, offset, limit, dst, cap, &res);
+	if (rc == -EAGAIN)
+		return false;
+	fetch_read_end(rc, &res, 0, out);
+	return true;
 }
 
 static void fetch_fill(fr_partition *out, const struct xfetch *r)
@@ -176,6 +200,7 @@ static void fetch_partition_reset(fr_partition *out, int32_t index)
 
 /* Read one local partition into the read buffer (room permitting). */
 static void fetch_local(struct request *req, struct fetch_state *fs, struct plog *log,
+			struct kuuid topic_id,
 			const struct kafka_FetchRequest_FetchPartition *fp, fr_partition *out,
 			struct fetch_slot *slot, struct fetch_totals *tot)
 {
@@ -187,14 +212,35 @@ static void fetch_local(struct request *req, struct fetch_state *fs, struct plog
 	uint8_t *buf = request_read_buf(req, req->read_used + cap);
 	if (buf == NULL)
 		cap = 0; /* no memory: answer without this partition's data */
-	fetch_read(log, fp->FetchOffset, limit, buf ? buf + req->read_used : NULL, cap, &r);
-	if (r.error == KAFKA_NONE && r.len == 0 && tot->bytes == 0 && r.first_batch_bytes > 0) {
+	bool in_memory = fetch_read(log, fp->FetchOffset, limit, buf ? buf + req->read_used : NULL,
+				    cap, &r);
+	if (in_memory && r.error == KAFKA_NONE && r.len == 0 && tot->bytes == 0 &&
+	    r.first_batch_bytes > 0) {
 		/* KIP-74: the first partition with data returns at least one
 		 * whole batch, whatever the limits, so consumers progress. */
 		cap = (size_t)r.first_batch_bytes;
 		buf = request_read_buf(req, req->read_used + cap);
 		if (buf != NULL)
-			fetch_read(log, fp->FetchOffset, limit, buf + req->read_used, cap, &r);
+			in_memory = fetch_read(log, fp->FetchOffset, limit, buf + req->read_used,
+					       cap, &r);
+	}
+	if (!in_memory) {
+		/* Cold data: read like another shard's partition, into its
+		 * share of the read buffer, by an xfetch to this very shard
+		 * whose read goes through io_uring (xfetch_run). */
+		struct xfetch *x = karena_alloc(&req->arena, sizeof(*x));
+		if (x != NULL) {
+			x->req = req;
+			x->xc.dst = (int16_t)req->sh->id;
+			x->topic_id = topic_id;
+			x->index = fp->Partition;
+			x->offset = fp->FetchOffset;
+			x->limit = fp->PartitionMaxBytes;
+			slot->x = x;
+			req->sh->stats.fetch_cold++;
+			return;
+		}
+		r.error = KAFKA_KAFKA_STORAGE_ERROR;
 	}
 	fetch_fill(out, &r);
 	if (r.error != KAFKA_NONE) {
@@ -217,8 +263,9 @@ static void fetch_respond(struct request *req, struct fetch_state *fs)
 		fr_topic *rt = &fs->resp.Responses[i];
 		for (int32_t j = 0; j < rt->Partitions_count; j++, slot++)
 			if (slot->len > 0)
-				rt->Partitions[j].Records =
-					(struct kbytes){ req->read_buf + slot->off, slot->len };
+				rt->Partitions[j].Records = (struct kbytes){
+					req->read_buf + slot->off + (slot->x ? slot->x->skip : 0),
+					slot->len };
 	}
 	fetch_cancel(req);
 	req->sh->stats.fetch_bytes += (uint64_t)req->read_used;
@@ -228,6 +275,33 @@ static void fetch_respond(struct request *req, struct fetch_state *fs)
 }
 
 /* ---- remote partitions ---- */
+
+/* Leave a watch for the caller when it may park and got nothing. */
+static void xfetch_reply(struct shard *sh, struct xfetch *x, struct partition *p)
+{
+	if (x->watch && x->error == KAFKA_NONE && x->len == 0)
+		p->watchers |= 1ull << x->xc.src;
+	xcall_reply(sh, &x->xc);
+}
+
+/* The disk read of an xfetch is in (on the owner). The partition is looked
+ * up again: its topic may have gone meanwhile (its log stayed until the
+ * read was done). */
+static void xfetch_read_done(struct plog_aread *ar)
+{
+	struct xfetch *x = container_of(ar, struct xfetch, ar);
+	struct shard *sh = x->owner;
+	fetch_read_end(ar->err, &ar->res, ar->skip, x);
+	x->hw = ar->res.high_watermark;
+	struct partition *p = shard_partition_owned(sh, x->topic_id, x->index);
+	if (p == NULL) {
+		x->error = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+		x->len = 0;
+		xcall_reply(sh, &x->xc);
+		return;
+	}
+	xfetch_reply(sh, x, p);
+}
 
 static void xfetch_run(struct shard *sh, struct xcall *xc)
 {
@@ -239,10 +313,20 @@ static void xfetch_run(struct shard *sh, struct xcall *xc)
 		xcall_reply(sh, xc);
 		return;
 	}
-	fetch_read(p->log, x->offset, x->limit, x->dst, x->cap, x);
-	if (x->watch && x->error == KAFKA_NONE && x->len == 0)
-		p->watchers |= 1ull << x->xc.src;
-	xcall_reply(sh, xc);
+	if (!fetch_read_begin(p->log, x->offset, x)) {
+		xfetch_reply(sh, x, p);
+		return;
+	}
+	/* From memory at once if it is there, else from the disk through
+	 * the ring: the shard goes on meanwhile. */
+	x->owner = sh;
+	x->ar = (struct plog_aread){ .done = xfetch_read_done, .offset = x->offset,
+				     .max_bytes = x->limit, .buf = x->dst, .cap = x->cap };
+	int rc = plog_read_start(p->log, &x->ar);
+	if (rc == 1)
+		return;
+	fetch_read_end(rc, &x->ar.res, x->ar.skip, x);
+	xfetch_reply(sh, x, p);
 }
 
 static void xfetch_done(struct shard *sh, struct xcall *xc)
@@ -259,7 +343,7 @@ static void fetch_send(struct request *req, struct xfetch *x, size_t off, size_t
 	x->cap = cap;
 	x->watch = watch;
 	req->remote_pending++;
-	sh->stats.fetch_forwarded++;
+	sh->stats.fetch_forwarded += x->xc.dst != sh->id;
 	xcall_send(sh, x->xc.dst, &x->xc, xfetch_run, xfetch_done);
 }
 
@@ -408,7 +492,7 @@ static void fetch_run(struct request *req, bool final)
 			}
 			struct partition *p = &ts->parts[fp->Partition];
 			if (p->owner == sh->id) {
-				fetch_local(req, fs, p->log, fp, out, slot, &tot);
+				fetch_local(req, fs, p->log, ts->meta->id, fp, out, slot, &tot);
 				continue;
 			}
 			struct xfetch *x = karena_alloc(&req->arena, sizeof(*x));

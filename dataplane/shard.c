@@ -282,7 +282,8 @@ static void shard_stats_print(const struct shard *sh)
 		 "produce_forwarded=%llu fetch_forwarded=%llu fetch_notifies=%llu "
 		 "xcall_queue=%d xcalls_outstanding=%d parked_fetches=%d mem_used=%lld "
 		 "mem_limit=%lld mem_pauses=%llu turns=%llu sleeps=%llu zc_sends=%llu "
-		 "recv_nobufs=%llu",
+		 "recv_nobufs=%llu fetch_cold=%llu tail_cache_bytes=%llu tail_cache_evictions=%llu "
+		 "direct_writes=%llu fixed_buf_writes=%llu storage_faults=%llu",
 		 sh->id, (unsigned long long)s->requests, (unsigned long long)s->bytes_in,
 		 (unsigned long long)s->bytes_out, (unsigned long long)s->batches,
 		 (unsigned long long)s->flushes, sh->n_conns,
@@ -294,7 +295,13 @@ static void shard_stats_print(const struct shard *sh)
 		 queued, sh->x_outstanding, sh->n_fetch_waiters, (long long)sh->mem.used,
 		 (long long)sh->mem.limit, (unsigned long long)sh->mem.pauses,
 		 (unsigned long long)s->turns, (unsigned long long)s->sleeps,
-		 (unsigned long long)s->zc_sends, (unsigned long long)s->recv_nobufs);
+		 (unsigned long long)s->zc_sends, (unsigned long long)s->recv_nobufs,
+		 (unsigned long long)s->fetch_cold,
+		 (unsigned long long)sh->wpool.n_retained * WBUF_BYTES,
+		 (unsigned long long)sh->wpool.evictions,
+		 (unsigned long long)sh->sio.stats.direct_writes,
+		 (unsigned long long)sh->sio.stats.fixed_buf_writes,
+		 (unsigned long long)sh->sio.stats.faults_injected);
 }
 
 static void shard_stop(struct shard *sh)

@@ -245,3 +245,24 @@ def produce_through_kills(broker, topic, parts, tmp_path, step, pause_s=0.0, rou
             proc.kill()
             proc.wait(10)
     return read_acks(out), done_rounds, proc
+
+
+def broker_stats(broker):
+    """The broker's counters, summed over its shards: SIGUSR1, then the
+    newest stats line of each shard in its log."""
+    import re
+    import signal
+    from conftest import wait_for
+
+    def lines():
+        return [ln for ln in broker.log().splitlines() if "zc_sends=" in ln]
+    shards = int(re.search(r"(\d+) shards on CPUs", broker.log()).group(1))
+    before = len(lines())
+    broker.proc.send_signal(signal.SIGUSR1)
+    wait_for(lambda: len(lines()) >= before + shards, what="the stats lines")
+    total = {}
+    for line in lines()[before:before + shards]:
+        for k, v in re.findall(r"(\w+)=(\d+)", line):
+            if k != "shard":
+                total[k] = total.get(k, 0) + int(v)
+    return total

@@ -4,8 +4,6 @@ the in-flight limit, the per-connection memory limit, zero-copy sends of large
 responses, and a ring far smaller than the number of busy connections."""
 
 import random
-import re
-import signal
 import socket
 import threading
 import time
@@ -14,23 +12,7 @@ import pytest
 
 import kafka_raw as kr
 from conftest import unique, wait_for
-
-
-def _stats(broker):
-    """The broker's counters, summed over its shards: SIGUSR1, then the
-    newest stats line of each shard in its log."""
-    def lines():
-        return [ln for ln in broker.log().splitlines() if "zc_sends=" in ln]
-    shards = int(re.search(r"(\d+) shards on CPUs", broker.log()).group(1))
-    before = len(lines())
-    broker.proc.send_signal(signal.SIGUSR1)
-    wait_for(lambda: len(lines()) >= before + shards, what="the stats lines")
-    total = {}
-    for line in lines()[before:before + shards]:
-        for k, v in re.findall(r"(\w+)=(\d+)", line):
-            if k != "shard":
-                total[k] = total.get(k, 0) + int(v)
-    return total
+from helpers import broker_stats
 
 
 def _frame(c, api_key, version, corr, body):
@@ -218,13 +200,13 @@ def test_large_produce_and_fetch_intact(make_broker):
         for recs in batches:
             assert c.produce_v3(t, 0, kr.record_batch(recs)) == (0, off)
             off += len(recs)
-        zc_before = _stats(b)["zc_sends"]
+        zc_before = broker_stats(b)["zc_sends"]
         err, hw, data = c.fetch(t, 0, 0, partition_max_bytes=32 << 20)
         assert err == 0 and hw == off
         assert len(data) > 8 << 20
         got = [(r[2], r[3]) for r in _records(data)]
         assert got == [(k, v) for recs in batches for k, v in recs]
-    assert _stats(b)["zc_sends"] > zc_before
+    assert broker_stats(b)["zc_sends"] > zc_before
 
 
 def test_tiny_receive_ring_many_producers(make_broker):
@@ -263,7 +245,7 @@ def test_tiny_receive_ring_many_producers(make_broker):
             stored = {r[0]: r[3] for r in c.fetch_all(t, p)[1]}
             mine = {off: v for q, off, v in acked if q == p}
             assert stored == mine
-    assert _stats(b)["recv_nobufs"] > 0
+    assert broker_stats(b)["recv_nobufs"] > 0
 
 
 def test_slow_reader_is_held_alone(make_broker):
@@ -280,7 +262,7 @@ def test_slow_reader_is_held_alone(make_broker):
     slow = kr.Conn.to(b.bootstrap, timeout=60)
     try:
         slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        requests_before = _stats(b)["requests"]
+        requests_before = broker_stats(b)["requests"]
         n = 30
         slow.send_raw(b"".join(_frame(slow, kr.FETCH, 4, 1000 + i, _fetch_body(t, 0, 0))
                                for i in range(n)))
@@ -291,7 +273,7 @@ def test_slow_reader_is_held_alone(make_broker):
             assert len(other.fetch_all(t, 0)[1]) == 5
         # The other connection made 3 produces and 1 fetch, plus the stats
         # requests; the slow one has run only the fetches that fit.
-        ran = _stats(b)["requests"] - requests_before - 4
+        ran = broker_stats(b)["requests"] - requests_before - 4
         assert ran < n // 2, "the slow connection ran %d of %d fetches" % (ran, n)
         for i in range(n):
             err, hw, data = _fetch_result(slow.recv_response(1000 + i))
