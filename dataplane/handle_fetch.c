@@ -237,7 +237,6 @@ static void fetch_local(struct request *req, struct fetch_state *fs, struct plog
 			x->offset = fp->FetchOffset;
 			x->limit = fp->PartitionMaxBytes;
 			slot->x = x;
-			req->sh->stats.fetch_cold++;
 			return;
 		}
 		r.error = KAFKA_KAFKA_STORAGE_ERROR;
@@ -323,8 +322,10 @@ static void xfetch_run(struct shard *sh, struct xcall *xc)
 	x->ar = (struct plog_aread){ .done = xfetch_read_done, .offset = x->offset,
 				     .max_bytes = x->limit, .buf = x->dst, .cap = x->cap };
 	int rc = plog_read_start(p->log, &x->ar);
-	if (rc == 1)
+	if (rc == 1) {
+		sh->stats.fetch_cold++;
 		return;
+	}
 	fetch_read_end(rc, &x->ar.res, x->ar.skip, x);
 	xfetch_reply(sh, x, p);
 }

@@ -116,7 +116,7 @@ struct shard_stats {
 	uint64_t zc_sends, recv_nobufs; /* sendmsg_zc issued; recvs ended by -ENOBUFS */
 	uint64_t xcalls_sent, xcalls_received, xcall_overflows, doorbells;
 	uint64_t produce_forwarded, fetch_forwarded, fetch_notifies;
-	uint64_t fetch_cold; /* local partitions read from the disk (io_uring) */
+	uint64_t fetch_cold; /* partition reads that went to the disk (io_uring) */
 	uint64_t turns, sleeps;
 };
 

@@ -36,7 +36,8 @@ struct wbuf {
 	struct wbuf *next;
 	struct segment *seg;
 	int64_t file_pos;
-	int64_t end_offset; /* log end offset after its last batch */
+	int64_t end_offset; /* log end offset after the last batch that ends in it */
+	int64_t batch_end;  /* file position where that batch ends */
 	uint32_t len, cap;
 	uint32_t head;      /* data[0 .. head) is a copy of the file's bytes
 			     * before the appended ones (the partial page

@@ -34,15 +34,6 @@ struct wbuf *wbuf_list_pop(struct wbuf_list *list)
 	return b;
 }
 
-/* A buffer with room for len bytes: from the shard's pool when the log
- * has one (NULL when it is empty), else allocated for this log alone. */
-static struct wbuf *plog_wbuf_get(struct plog *l, size_t len)
-{
-	if (l->cfg.pool != NULL)
-		return bufpool_get(l->cfg.pool, len);
-	return wbuf_new(len);
-}
-
 void plog_wbuf_release(struct plog *l, struct wbuf *b)
 {
 	if (l->cfg.pool != NULL)
@@ -87,41 +78,101 @@ static int plog_roll(struct plog *l)
 	return 0;
 }
 
-/* Where the next len bytes go: the tail buffer if it holds the active
- * segment's data and has room, else a fresh buffer, rolling to a new
- * segment first if roll. A fresh buffer starts at the page the segment's
- * data ends in, with that page's bytes so far copied in as its head (from
- * the tail buffer, or from tail_page when the tail buffer has gone to a
- * chain): every write then starts page aligned (log_flush.c). The buffer
- * is taken before the roll, so a shard whose pool is empty turns the
- * append away without having rolled. NULL: no buffer (or no memory to
- * roll). */
+/* Append buffer b to the pending list for the active segment. After a
+ * buffer of the segment that will be filled to its end (prev), it starts
+ * where prev ends, a page boundary. Else it starts at the page the data
+ * ends in, with that page's bytes so far copied in as its head (from the
+ * tail buffer, or from tail_page when it has gone to a chain): so every
+ * write starts page aligned (log_flush.c). */
+static void plog_wbuf_open(struct plog *l, struct wbuf *b, const struct wbuf *prev)
+{
+	struct segment *s = plog_active(l);
+	uint32_t head = 0;
+	if (prev != NULL) {
+		b->file_pos = prev->file_pos + prev->cap;
+	} else {
+		head = (uint32_t)(s->size % SIO_DIRECT_ALIGN);
+		const struct wbuf *t = l->pending.tail;
+		if (head > 0)
+			memcpy(b->data, t != NULL && t->seg == s ? t->data + t->len - head
+								 : l->tail_page, head);
+		b->file_pos = s->size - head;
+	}
+	b->seg = s;
+	b->len = head;
+	b->head = head;
+	b->end_offset = l->end_offset;
+	b->batch_end = s->size;
+	wbuf_list_push(&l->pending, b);
+}
+
+/* Room for len more bytes at the end of the pending list, rolling to a
+ * new segment first if roll: the tail buffer if the batch fits, else a
+ * fresh buffer, or for a batch larger than a buffer the tail's free space
+ * and as many fresh buffers as it takes (all but the last filled to their
+ * end; with no pool, one buffer of its own holds it). Every buffer is had before anything changes (the roll included),
+ * so a shard whose pool runs short turns the append away with the log as
+ * it was. Returns the buffer the bytes start in, NULL when there are not
+ * enough buffers (or no memory to roll). */
 static struct wbuf *plog_reserve(struct plog *l, size_t len, bool roll)
 {
 	struct wbuf *t = l->pending.tail;
-	struct segment *s = plog_active(l);
-	if (!roll && t != NULL && t->seg == s && t->cap - t->len >= len)
+	bool use_tail = !roll && t != NULL && t->seg == plog_active(l);
+	size_t room = use_tail ? t->cap - t->len : 0;
+	if (room >= len)
 		return t;
-	uint32_t head = roll ? 0 : (uint32_t)(s->size % SIO_DIRECT_ALIGN);
-	struct wbuf *b = plog_wbuf_get(l, len + head);
-	if (b == NULL)
-		return NULL;
-	if (roll && plog_roll(l) != 0) {
-		plog_wbuf_release(l, b);
+	/* A batch that fits one buffer gets one (it is not split for the
+	 * tail's last bytes); only larger ones span buffers. */
+	if (l->cfg.pool == NULL || len + SIO_DIRECT_ALIGN <= WBUF_BYTES) {
+		use_tail = false;
+		room = 0;
+	}
+	/* A first fresh buffer that does not follow the tail starts mid-page
+	 * and spends its head on that page. */
+	size_t head = roll || use_tail ? 0 : (size_t)(plog_active(l)->size % SIO_DIRECT_ALIGN);
+	struct wbuf_list got = { 0 };
+	size_t have = room;
+	if (l->cfg.pool == NULL) {
+		got.head = got.tail = wbuf_new(len - room + head);
+		if (got.head != NULL)
+			have = len;
+	} else {
+		while (have < len) {
+			struct wbuf *b = bufpool_get(l->cfg.pool, WBUF_BYTES);
+			if (b == NULL)
+				break;
+			have += b->cap - (got.head == NULL ? head : 0);
+			wbuf_list_push(&got, b);
+		}
+	}
+	if (have < len || (roll && plog_roll(l) != 0)) {
+		struct wbuf *b;
+		while ((b = wbuf_list_pop(&got)) != NULL)
+			plog_wbuf_release(l, b);
 		return NULL;
 	}
-	if (head > 0) {
-		const uint8_t *src = t != NULL && t->seg == s ? t->data + t->len - head
-							       : l->tail_page;
-		memcpy(b->data, src, head);
+	struct wbuf *first = got.head, *prev = use_tail ? t : NULL, *b;
+	while ((b = wbuf_list_pop(&got)) != NULL) {
+		plog_wbuf_open(l, b, prev);
+		prev = b;
 	}
-	s = plog_active(l);
-	b->seg = s;
-	b->file_pos = s->size - head;
-	b->len = head;
-	b->head = head;
-	wbuf_list_push(&l->pending, b);
-	return b;
+	return use_tail && room > 0 ? t : first;
+}
+
+/* Copy n bytes into the pending buffers from *b on (the room is there:
+ * plog_reserve), moving *b along. */
+static void plog_copy_in(struct wbuf **bp, const uint8_t *src, size_t n)
+{
+	while (n > 0) {
+		struct wbuf *b = *bp;
+		size_t take = b->cap - b->len < n ? b->cap - b->len : n;
+		memcpy(b->data + b->len, src, take);
+		b->len += (uint32_t)take;
+		src += take;
+		n -= take;
+		if (n > 0)
+			*bp = b->next;
+	}
 }
 
 /* Roll before this batch? When it does not fit the active segment, or
@@ -188,15 +239,20 @@ int plog_append(struct plog *l, const uint8_t *batch, size_t len, const struct b
 	if (s->size == 0 || s->created_ms < 0)
 		s->created_ms = now_ms;
 
+	/* The batch goes in as the client sent it, with the broker's base
+	 * offset and leader epoch patched into its header (outside the CRC),
+	 * across as many buffers as it takes. */
 	int64_t base = l->end_offset;
-	uint8_t *dst = b->data + b->len;
-	memcpy(dst, batch, len);
-	batch_set_base_offset(dst, base);
-	batch_set_leader_epoch(dst, leader_epoch);
-	segment_track_batch(s, dst, h, base, (int64_t)len);
-	b->len += (uint32_t)len;
+	uint8_t hdr[BATCH_HEADER_BYTES];
+	memcpy(hdr, batch, sizeof(hdr));
+	batch_set_base_offset(hdr, base);
+	batch_set_leader_epoch(hdr, leader_epoch);
+	plog_copy_in(&b, hdr, sizeof(hdr));
+	plog_copy_in(&b, batch + sizeof(hdr), len - sizeof(hdr));
+	segment_track_batch(s, batch, h, base, (int64_t)len);
 	l->end_offset = base + h->last_offset_delta + 1;
 	b->end_offset = l->end_offset;
+	b->batch_end = s->size;
 	l->unwritten_bytes += len;
 	if (tracked)
 		producer_state_update(&l->producers, h, base); /* ENOMEM: forgets it */

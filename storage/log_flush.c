@@ -169,7 +169,7 @@ static int chain_take_bufs(struct plog *l, struct plog_chain *c, struct segment 
 		n++;
 		c->bytes += b->len - b->head;
 		c->end_offset = b->end_offset;
-		c->readable = b->file_pos + b->len;
+		c->readable = b->batch_end; /* a batch may run on into the next */
 		wbuf_list_push(&c->bufs, b);
 	}
 	*rest = l->pending.head != NULL && l->pending.head->seg == s;

@@ -52,14 +52,28 @@ def watermarks(bootstrap, topic, partition):
         c.close()
 
 
+def data_bytes(path):
+    """Bytes of whole batches at the start of a .log file: its size, less
+    the zero padding and pre-allocated space an active segment ends in."""
+    with open(path, "rb") as f:
+        data = f.read()
+    pos = 0
+    while pos + 12 <= len(data):
+        n = int.from_bytes(data[pos + 8:pos + 12], "big", signed=True)
+        if n <= 0 or pos + 12 + n > len(data):
+            break
+        pos += 12 + n
+    return pos
+
+
 def segments(broker, topic, partition):
-    """{base offset: .log size} of the partition's segment files on disk."""
+    """{base offset: bytes of batches} of the partition's segment files."""
     d = os.path.join(broker.data_dir, "%s-%d" % (topic, partition))
     out = {}
     for name in os.listdir(d):
         if re.fullmatch(r"\d{20}\.log", name):
             try:
-                out[int(name[:20])] = os.path.getsize(os.path.join(d, name))
+                out[int(name[:20])] = data_bytes(os.path.join(d, name))
             except FileNotFoundError:
                 pass  # retention deleted it since the listing
     return out

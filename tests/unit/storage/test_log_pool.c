@@ -53,11 +53,6 @@ static int setup_bufs(void **state, uint32_t bufs)
 	return 0;
 }
 
-static int setup1(void **state)
-{
-	return setup_bufs(state, 1);
-}
-
 static int setup2(void **state)
 {
 	return setup_bufs(state, 2);
@@ -189,21 +184,43 @@ static void logs_share_the_pool(void **state)
 }
 
 /* A batch larger than a pool buffer gets its own, counted apart. */
-static void oversize_batch_counted_apart(void **state)
+/* A batch larger than a buffer spans pool buffers (no memory of its own),
+ * written page-aligned, and reads back whole. */
+static void large_batch_spans_buffers(void **state)
 {
 	struct fixture *f = *state;
 	struct plog *l = open_pooled(f, "p", 64 << 20);
+	assert_int_equal(append(f, l), 0); /* a small one first: the big one starts mid-page */
 	size_t cap = 3 * WBUF_BYTES;
 	uint8_t *big = malloc(cap);
 	struct tu_batch_spec spec = tu_spec(1, 1, 2 * WBUF_BYTES);
 	size_t len = tu_batch(big, cap, &spec);
 	struct plog_append_result res;
 	assert_int_equal(tu_append(l, big, len, &res), 0);
-	assert_int_equal(f->pool.oversize_bytes, (len + WBUF_ALIGN - 1) / WBUF_ALIGN * WBUF_ALIGN);
+	assert_int_equal(f->pool.oversize_bytes, 0);
+	assert_int_equal(bufpool_free_count(&f->pool), 1); /* tail + 2 fresh of 4 */
+	tu_drive(&f->ring, l, 0);
+	assert_int_equal(bufpool_free_count(&f->pool), 4);
+	assert_int_equal(plog_high_watermark(l), 2);
+	uint8_t *got = malloc(cap);
+	struct plog_read_result rr;
+	assert_int_equal(plog_read(l, 1, INT32_MAX, got, cap, &rr), 0);
+	assert_int_equal(rr.len, len);
+	batch_set_base_offset(big, 1);
+	batch_set_leader_epoch(big, 7);
+	assert_memory_equal(got, big, len);
+	/* Too big for what the pool has left: turned away, nothing changed. */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(append(f, l), 0); /* two per buffer: one left free */
+	assert_int_equal(bufpool_free_count(&f->pool), 1);
+	assert_int_equal(tu_append(l, big, len, &res), PLOG_ERR_BUFFER_FULL);
+	assert_int_equal(plog_end_offset(l), 7);
 	assert_int_equal(bufpool_free_count(&f->pool), 1);
 	tu_drive(&f->ring, l, 0);
-	assert_int_equal(f->pool.oversize_bytes, 0);
-	assert_int_equal(plog_high_watermark(l), 1);
+	assert_int_equal(tu_append(l, big, len, &res), 0);
+	tu_drive(&f->ring, l, 0);
+	assert_int_equal(plog_high_watermark(l), 8);
+	free(got);
 	free(big);
 	plog_close(l);
 }
@@ -329,7 +346,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(exhaustion_then_appends_resume, setup4, teardown),
 		cmocka_unit_test_setup_teardown(empty_pool_does_not_roll, setup2, teardown),
 		cmocka_unit_test_setup_teardown(logs_share_the_pool, setup2, teardown),
-		cmocka_unit_test_setup_teardown(oversize_batch_counted_apart, setup1, teardown),
+		cmocka_unit_test_setup_teardown(large_batch_spans_buffers, setup4, teardown),
 		cmocka_unit_test_setup_teardown(close_returns_buffers, setup4, teardown),
 		cmocka_unit_test_setup_teardown(offline_log_returns_buffers, setup4, teardown),
 		cmocka_unit_test_setup_teardown(steady_stream_recycles, setup4, teardown),

@@ -156,18 +156,21 @@ static void registered_buffers_and_files(void **state)
 {
 	struct fixture *f = *state;
 	struct bufpool pool;
-	assert_int_equal(bufpool_init(&pool, 16 * WBUF_BYTES, HUGEMEM_OFF), 0);
+	assert_int_equal(bufpool_init(&pool, 32 * WBUF_BYTES, HUGEMEM_OFF), 0);
 	struct sio io;
 	struct sio_config sc = { .direct = true };
 	assert_int_equal(sio_init(&io, &f->ring, &sc), 0);
 	int reg = sio_register_buffers(&io, pool.mem.base, pool.mem.bytes);
-	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_ALWAYS);
+	struct log_config cfg = tu_config(8 << 20, 4096, FLUSH_ALWAYS);
 	cfg.io = &io;
 	cfg.pool = &pool;
 	struct plog *l = open_log(f, &cfg);
-	static const int32_t sizes[] = { 100, 3000, 20000 };
-	append_n(f, l, 40, sizes, 3, 4, 0);
+	/* Batches larger than a buffer span several (from the tail's free
+	 * space on). */
+	static const int32_t sizes[] = { 100, 3000, 20000, 600000, 7 };
+	append_n(f, l, 40, sizes, 5, 4, 0);
 	assert_int_equal(read_all_check(l), 40);
+	assert_int_equal(pool.oversize_bytes, 0);
 	if (reg == 0)
 		assert_true(io.stats.fixed_buf_writes > 0);
 	if (io.slot_free != NULL) /* the kernel took a file table */
