@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The storage engine next to the disk it runs on, in one run (issue 4):
+#   fio io_uring O_DIRECT sequential write bandwidth, 1 MiB blocks;
+#   fio 16 KiB write + fdatasync latency;
+#   Sluice produce throughput with ~1 MiB batches, flush=always, acks=1
+#     (median of BENCH_RUNS runs, each on a fresh data directory);
+#   Sluice acks=1 latency at low load (1 KiB records at 1,000/s, one
+#     request in flight), with flush=always and with flush=none (the
+#     difference is what the disk adds).
+#
+#   tests/bench/storage.sh [DATA_PARENT_DIR]   (default: ./bench-data)
+#
+# Prints a markdown section for docs/BENCHMARKS.md. Needs fio and a
+# release build (build-release/, made here if missing).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+parent=${1:-$root/bench-data}
+mkdir -p "$parent"
+work=$(mktemp -d "$parent/run.XXXXXX")
+port=${BENCH_PORT:-19192}
+runs=${BENCH_RUNS:-3}
+secs=${BENCH_SECONDS:-10}
+pid=
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+
+command -v fio >/dev/null || { apt-get install -y -q fio >/dev/null; }
+if [ ! -d build-release ]; then
+  meson setup build-release --buildtype=release -Dtests=false >/dev/null
+fi
+meson compile -C build-release >/dev/null
+bench=build-release/tools/sluice-bench
+py=/usr/bin/python3
+
+echo "## Issue 4: storage engine against the disk, $(date -u +%Y-%m-%d)"
+echo
+echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB,"
+echo "kernel $(uname -r); data on $(df --output=source,fstype "$work" | tail -1 | xargs)."
+echo "Broker and client share the machine's cores (no pinning)."
+echo
+
+fio_seq=$(fio --name=seq --directory="$work" --ioengine=io_uring --direct=1 --rw=write \
+  --bs=1M --size=2G --iodepth=8 --runtime=10 --time_based --output-format=json | \
+  $py -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]["write"]; print("%.0f" % (j["bw_bytes"]/1e6))')
+fio_sync=$(fio --name=sync --directory="$work" --ioengine=io_uring --direct=1 --rw=write \
+  --bs=16k --size=256M --fdatasync=1 --runtime=15 --time_based --output-format=json | $py -c '
+import json,sys
+j=json.load(sys.stdin)["jobs"][0]["sync"]["lat_ns"]["percentile"]
+print("%.0f %.0f" % (j["50.000000"]/1000, j["99.000000"]/1000))')
+rm -f "$work"/seq.* "$work"/sync.*
+
+start() { # data dir name, extra sluiced args...
+  local d=$1; shift
+  rm -rf "${work:?}/$d"
+  build-release/dataplane/sluiced --listen 127.0.0.1:$port --data-dir "$work/$d" \
+    --set log.level=warn "$@" 2>>"$work/sluiced.log" &
+  pid=$!
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+}
+stop() { kill -TERM $pid; wait $pid || true; pid=; rm -rf "${work:?}/$1"; }
+field() { $py -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, d))' "$1" "$2"; }
+median() { tr ' ' '\n' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+cmd_tput="$bench --bootstrap 127.0.0.1:$port --json produce --topic tput --partitions 4 --record-size 65536 --batch-bytes 1048576 --linger-ms 5 --inflight 10 --acks 1 --duration $secs"
+cmd_lat="$bench --bootstrap 127.0.0.1:$port --json produce --topic lat --partitions 1 --record-size 1024 --duration $secs --rate 1000 --linger-ms 0 --inflight 1 --acks 1"
+
+# Latency first, on an idle disk.
+sync
+start lat1; lat_always=$($cmd_lat | tail -1); stop lat1
+start lat2 --set flush=none; lat_none=$($cmd_lat | tail -1); stop lat2
+
+tput_shared= tput_per= cpu_per=
+for i in $(seq "$runs"); do
+  sync
+  start t$i
+  r=$($cmd_tput | tail -1); tput_shared="$tput_shared $(field "$r" 'produce["mb_per_s"]')"
+  stop t$i
+  sync
+  start p$i --set shard.endpoints=per-shard
+  r=$($cmd_tput | tail -1); tput_per="$tput_per $(field "$r" 'produce["mb_per_s"]')"
+  cpu_per="$cpu_per $(awk '{print ($14+$15)/100}' /proc/$pid/stat)/$(field "$r" 'client_cpu_s')"
+  stop p$i
+done
+med_shared=$(echo $tput_shared | median)
+med_per=$(echo $tput_per | median)
+
+lat() { echo "$(field "$1" 'produce["latency_us"]["p50"]') / $(field "$1" 'produce["latency_us"]["p99"]')"; }
+cat <<EOT
+| measure | value |
+| --- | --- |
+| fio io_uring O_DIRECT sequential write, 1 MiB blocks, iodepth 8 | $fio_seq MB/s |
+| fio 16 KiB write + fdatasync, p50 / p99 | ${fio_sync% *} / ${fio_sync#* } us |
+| Sluice produce, 64 KiB records in 1 MiB batches, 4 partitions, acks=1, flush=always, shared endpoint (runs: $tput_shared) | median $med_shared MB/s ($(awk -v a="$med_shared" -v b="$fio_seq" 'BEGIN {printf "%.0f", 100*a/b}')% of fio) |
+| the same, shard.endpoints=per-shard (runs: $tput_per) | median $med_per MB/s ($(awk -v a="$med_per" -v b="$fio_seq" 'BEGIN {printf "%.0f", 100*a/b}')% of fio) |
+| broker / client CPU seconds per per-shard run | $cpu_per |
+| Sluice acks=1 latency at 1,000 records/s, 1 KiB, one in flight, flush=always, p50 / p99 | $(lat "$lat_always") us |
+| the same with flush=none (no fdatasync), p50 / p99 | $(lat "$lat_none") us |
+
+Commands:
+
+    fio --name=seq --directory=DIR --ioengine=io_uring --direct=1 --rw=write --bs=1M --size=2G --iodepth=8 --runtime=10 --time_based
+    fio --name=sync --directory=DIR --ioengine=io_uring --direct=1 --rw=write --bs=16k --size=256M --fdatasync=1 --runtime=15 --time_based
+    ${cmd_tput/--bootstrap 127.0.0.1:$port/--bootstrap HOST:PORT}
+    ${cmd_lat/--bootstrap 127.0.0.1:$port/--bootstrap HOST:PORT}
+EOT
