@@ -59,6 +59,10 @@ static const struct config_entry config_table[] = {
 	  "per shard: recently written data kept in write buffers for consumers at the tail "
 	  "(O_DIRECT bypasses the page cache); writers take it back when they need the memory; "
 	  "-1 = half of write.buffer.pool.bytes, 0 = off" },
+	{ "log.read.concurrency.max", CT_INT32, F(read_concurrency_max), "32", 1, 4096,
+	  "per shard: fetch reads of data no longer in memory that may be at the disk at once "
+	  "(through io_uring); more wait their turn, so old-data consumers cannot crowd out "
+	  "the log writes" },
 	{ "connection.memory.max.bytes", CT_INT64, F(connection_memory_max_bytes), "67108864",
 	  1024 * 1024, INT64_MAX,
 	  "one connection's requests, responses and partial frame; past it that connection alone "

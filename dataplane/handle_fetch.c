@@ -47,6 +47,7 @@ struct xfetch {
 	/* owner side: the read, when it has to go to the disk */
 	struct plog_aread ar;
 	struct shard *owner;
+	struct xfetch *disk_next; /* waiting for a disk read place */
 };
 
 /* Where a partition's bytes sit in the request's read buffer. */
@@ -283,6 +284,21 @@ static void xfetch_reply(struct shard *sh, struct xfetch *x, struct partition *p
 	xcall_reply(sh, &x->xc);
 }
 
+static void xfetch_disk_start(struct shard *sh, struct xfetch *x);
+
+/* A disk read place is free: the oldest waiting xfetch takes it. */
+static void xfetch_disk_next(struct shard *sh)
+{
+	while (sh->disk_wait_head != NULL &&
+	       sh->disk_reads < sh->cfg->read_concurrency_max) {
+		struct xfetch *x = sh->disk_wait_head;
+		sh->disk_wait_head = x->disk_next;
+		if (sh->disk_wait_head == NULL)
+			sh->disk_wait_tail = NULL;
+		xfetch_disk_start(sh, x);
+	}
+}
+
 /* The disk read of an xfetch is in (on the owner). The partition is looked
  * up again: its topic may have gone meanwhile (its log stayed until the
  * read was done). */
@@ -290,6 +306,7 @@ static void xfetch_read_done(struct plog_aread *ar)
 {
 	struct xfetch *x = container_of(ar, struct xfetch, ar);
 	struct shard *sh = x->owner;
+	sh->disk_reads--;
 	fetch_read_end(ar->err, &ar->res, ar->skip, x);
 	x->hw = ar->res.high_watermark;
 	struct partition *p = shard_partition_owned(sh, x->topic_id, x->index);
@@ -297,8 +314,33 @@ static void xfetch_read_done(struct plog_aread *ar)
 		x->error = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
 		x->len = 0;
 		xcall_reply(sh, &x->xc);
+	} else {
+		xfetch_reply(sh, x, p);
+	}
+	xfetch_disk_next(sh);
+}
+
+/* Read x's bytes from the disk through the ring, now that it has a place
+ * (a queued one finds its partition again, and may find it in memory). */
+static void xfetch_disk_start(struct shard *sh, struct xfetch *x)
+{
+	struct partition *p = shard_partition_owned(sh, x->topic_id, x->index);
+	if (p == NULL) {
+		x->error = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+		x->len = 0;
+		xcall_reply(sh, &x->xc);
 		return;
 	}
+	x->owner = sh;
+	x->ar = (struct plog_aread){ .done = xfetch_read_done, .offset = x->offset,
+				     .max_bytes = x->limit, .buf = x->dst, .cap = x->cap };
+	int rc = plog_read_start(p->log, &x->ar);
+	if (rc == 1) {
+		sh->disk_reads++;
+		sh->stats.fetch_cold++;
+		return;
+	}
+	fetch_read_end(rc, &x->ar.res, x->ar.skip, x);
 	xfetch_reply(sh, x, p);
 }
 
@@ -312,22 +354,23 @@ static void xfetch_run(struct shard *sh, struct xcall *xc)
 		xcall_reply(sh, xc);
 		return;
 	}
-	if (!fetch_read_begin(p->log, x->offset, x)) {
+	/* From memory at once if it is there; else from the disk through
+	 * the ring while the shard goes on, log.read.concurrency.max at a
+	 * time, the rest in order of arrival. */
+	if (fetch_read(p->log, x->offset, x->limit, x->dst, x->cap, x)) {
 		xfetch_reply(sh, x, p);
 		return;
 	}
-	/* From memory at once if it is there, else from the disk through
-	 * the ring: the shard goes on meanwhile. */
-	x->owner = sh;
-	x->ar = (struct plog_aread){ .done = xfetch_read_done, .offset = x->offset,
-				     .max_bytes = x->limit, .buf = x->dst, .cap = x->cap };
-	int rc = plog_read_start(p->log, &x->ar);
-	if (rc == 1) {
-		sh->stats.fetch_cold++;
+	if (sh->disk_reads >= sh->cfg->read_concurrency_max) {
+		x->disk_next = NULL;
+		if (sh->disk_wait_tail != NULL)
+			sh->disk_wait_tail->disk_next = x;
+		else
+			sh->disk_wait_head = x;
+		sh->disk_wait_tail = x;
 		return;
 	}
-	fetch_read_end(rc, &x->ar.res, x->ar.skip, x);
-	xfetch_reply(sh, x, p);
+	xfetch_disk_start(sh, x);
 }
 
 static void xfetch_done(struct shard *sh, struct xcall *xc)

@@ -210,6 +210,10 @@ struct shard {
 	struct shard_mem mem;
 	struct bufpool wpool;   /* write buffers of every log this shard owns */
 	bool wpool_ready;
+	/* Fetch reads gone to the disk (io_uring), and those waiting for
+	 * one of the log.read.concurrency.max places. */
+	int disk_reads;
+	struct xfetch *disk_wait_head, *disk_wait_tail;
 	struct sio sio;         /* how those logs reach the disk (O_DIRECT,
 				 * registered buffers and files, faults) */
 	bool sio_ready;
@@ -229,6 +233,7 @@ struct topic_state *shard_topic_find_id(struct shard *sh, struct kuuid id);
 struct partition *shard_partition_find(struct shard *sh, struct kstr topic, int32_t index);
 /* The partition a forwarded call names, if this shard owns it; NULL when
  * its topic was deleted (or re-created) since the call was sent. */
+struct xfetch;
 struct partition *shard_partition_owned(struct shard *sh, struct kuuid topic_id, int32_t index);
 /* Make a topic live on this shard: table entry, logs of owned partitions. */
 int shard_topic_attach(struct shard *sh, const struct topic *t, struct topic_state **out);

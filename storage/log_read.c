@@ -204,9 +204,15 @@ int plog_read_start(struct plog *l, struct plog_aread *r)
 	r->err = 0;
 	r->skip = 0;
 	r->steps = 0;
+	r->res = (struct plog_read_result){ .high_watermark = l->hw,
+					    .log_start_offset = plog_start_offset(l) };
+	if (l->err != 0)
+		return l->err;
 	int rc = plog_read_nowait(l, r->offset, r->max_bytes, r->buf, r->cap, &r->res);
 	if (rc != -EAGAIN || r->cap == 0)
 		return rc == -EAGAIN ? 0 : rc; /* no room to read into: nothing */
+	if (r->offset < plog_start_offset(l) || r->offset >= l->hw)
+		return r->offset == l->hw ? 0 : -ERANGE;
 	/* Not in memory: read it from the disk without blocking the shard,
 	 * from the offset index entry before it, in windows of the buffer's
 	 * size. */

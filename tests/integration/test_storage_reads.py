@@ -28,11 +28,14 @@ def _check(bootstrap, topic, parts, msgs):
         assert [m["offset"] for m in got[p]] == list(range(len(want)))
 
 
-@pytest.mark.broker_args("--set", "log.tail.cache.bytes=0")
-def test_cold_reads_go_through_io_uring(broker):
+@pytest.mark.parametrize("concurrency", [1, 32])
+def test_cold_reads_go_through_io_uring(make_broker, concurrency):
     """No tail cache: every first read of the data is a disk read, done
-    asynchronously, and consumers get every record in order, on both
-    shards, with small and large fetches."""
+    asynchronously (one at a time per shard, the others queued, or many),
+    and consumers get every record in order, on both shards, with small
+    and large fetches."""
+    broker = make_broker("--set", "log.tail.cache.bytes=0",
+                         "--set", "log.read.concurrency.max=%d" % concurrency)
     t = unique("cold")
     create_topic(broker.bootstrap, t, partitions=4)
     msgs = _produce(broker.bootstrap, t, 4, 4000)
