@@ -16,7 +16,6 @@
 #include "request.h"
 #include "say.h"
 #include "shard.h"
-#include "xcall.h"
 
 /* DeleteRecordsResponse.INVALID_LOW_WATERMARK: the answer of a failed one. */
 #define DELETE_RECORDS_NO_LOW_WATERMARK (-1)
@@ -53,31 +52,10 @@ static void delete_records_partition(struct shard *sh, struct partition *p, int6
 	}
 }
 
-/* One partition sent to the shard that owns it; in the request's arena. */
-struct xdelete {
-	struct xcall xc;
-	struct request *req;
-	struct kuuid topic_id;
-	int32_t index;
-	int64_t offset;
-	dr_partition *out;
-};
-
-static void xdelete_run(struct shard *sh, struct xcall *xc)
+/* Owner side (partition_call). */
+static void delete_records_step(struct shard *sh, struct partition *p, int64_t offset, void *out)
 {
-	struct xdelete *x = container_of(xc, struct xdelete, xc);
-	struct partition *p = shard_partition_owned(sh, x->topic_id, x->index);
-	if (p == NULL)
-		x->out->ErrorCode = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-	else
-		delete_records_partition(sh, p, x->offset, x->out);
-	xcall_reply(sh, xc);
-}
-
-static void xdelete_done(struct shard *sh, struct xcall *xc)
-{
-	(void)sh;
-	request_remote_done(container_of(xc, struct xdelete, xc)->req);
+	delete_records_partition(sh, p, offset, out);
 }
 
 static void delete_records_respond(struct request *req)
@@ -85,29 +63,6 @@ static void delete_records_respond(struct request *req)
 	request_response_begin(req);
 	kafka_DeleteRecordsResponse_encode(&req->resp, req->api_version, req->resp_body);
 	request_response_end(req);
-}
-
-/* Do it here, or send it to the partition's owner. */
-static void delete_records_one(struct request *req, struct partition *p, int64_t offset,
-			       dr_partition *out)
-{
-	struct shard *sh = req->sh;
-	if (p->owner == sh->id) {
-		delete_records_partition(sh, p, offset, out);
-		return;
-	}
-	struct xdelete *x = karena_alloc(&req->arena, sizeof(*x));
-	if (x == NULL) {
-		out->ErrorCode = KAFKA_KAFKA_STORAGE_ERROR;
-		return;
-	}
-	x->req = req;
-	x->topic_id = p->topic->meta->id;
-	x->index = p->index;
-	x->offset = offset;
-	x->out = out;
-	req->remote_pending++;
-	xcall_send(sh, p->owner, &x->xc, xdelete_run, xdelete_done);
 }
 
 /* The answers of one topic, before anything is done: allocation can fail
@@ -142,7 +97,8 @@ static void delete_records_topic(struct request *req,
 		if (p == NULL)
 			out->ErrorCode = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
 		else
-			delete_records_one(req, p, t->Partitions[j].Offset, out);
+			partition_call(req, p, delete_records_step, t->Partitions[j].Offset, out,
+				       &out->ErrorCode);
 	}
 }
 

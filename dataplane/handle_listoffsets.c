@@ -12,7 +12,6 @@
 #include "handlers.h"
 #include "request.h"
 #include "shard.h"
-#include "xcall.h"
 
 #define LIST_OFFSETS_LATEST (-1)
 #define LIST_OFFSETS_EARLIEST (-2)
@@ -53,31 +52,11 @@ static void list_offsets_partition(struct plog *log, int64_t when, lo_partition 
 	out->Timestamp = ts;
 }
 
-/* One partition asked of the shard that owns it; in the request's arena. */
-struct xlist {
-	struct xcall xc;
-	struct request *req;
-	struct kuuid topic_id;
-	int32_t index;
-	int64_t when;
-	lo_partition *out;
-};
-
-static void xlist_run(struct shard *sh, struct xcall *xc)
-{
-	struct xlist *x = container_of(xc, struct xlist, xc);
-	struct partition *p = shard_partition_owned(sh, x->topic_id, x->index);
-	if (p == NULL)
-		x->out->ErrorCode = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-	else
-		list_offsets_partition(p->log, x->when, x->out);
-	xcall_reply(sh, xc);
-}
-
-static void xlist_done(struct shard *sh, struct xcall *xc)
+/* Owner side (partition_call). */
+static void list_offsets_step(struct shard *sh, struct partition *p, int64_t when, void *out)
 {
 	(void)sh;
-	request_remote_done(container_of(xc, struct xlist, xc)->req);
+	list_offsets_partition(p->log, when, out);
 }
 
 static void list_offsets_respond(struct request *req)
@@ -85,29 +64,6 @@ static void list_offsets_respond(struct request *req)
 	request_response_begin(req);
 	kafka_ListOffsetsResponse_encode(&req->resp, req->api_version, req->resp_body);
 	request_response_end(req);
-}
-
-/* Answer out here, or send it to the partition's owner. */
-static void list_offsets_one(struct request *req, struct partition *p, int64_t when,
-			     lo_partition *out)
-{
-	struct shard *sh = req->sh;
-	if (p->owner == sh->id) {
-		list_offsets_partition(p->log, when, out);
-		return;
-	}
-	struct xlist *x = karena_alloc(&req->arena, sizeof(*x));
-	if (x == NULL) {
-		out->ErrorCode = KAFKA_KAFKA_STORAGE_ERROR;
-		return;
-	}
-	x->req = req;
-	x->topic_id = p->topic->meta->id;
-	x->index = p->index;
-	x->when = when;
-	x->out = out;
-	req->remote_pending++;
-	xcall_send(sh, p->owner, &x->xc, xlist_run, xlist_done);
 }
 
 int handle_ListOffsets(struct request *req, struct kreader *r)
@@ -156,7 +112,7 @@ int handle_ListOffsets(struct request *req, struct kreader *r)
 				out->Offset = -1;
 				continue;
 			}
-			list_offsets_one(req, p, tp->Timestamp, out);
+			partition_call(req, p, list_offsets_step, tp->Timestamp, out, &out->ErrorCode);
 		}
 	}
 	if (req->remote_pending == 0)

@@ -50,6 +50,22 @@ static inline int handler_reader_copy(struct request *req, struct kreader *r, st
 	return 0;
 }
 
+struct partition;
+struct shard;
+
+/* A per-partition step of a request, run on the partition's owner: arg
+ * and out are the request's (out is written there, for the answer). */
+typedef void (*partition_step_fn)(struct shard *sh, struct partition *p, int64_t arg, void *out);
+
+/* Run fn for p here if this shard owns p, else on its owner (an xcall:
+ * req->remote_pending counts it, and req->resume runs when the last part
+ * is back). error_code (inside out) gets UNKNOWN_TOPIC_OR_PARTITION if the
+ * owner no longer has p, KAFKA_STORAGE_ERROR if there is no memory to
+ * send it. Allocate everything the answer needs first: once a part is
+ * out, the request must not fail. */
+void partition_call(struct request *req, struct partition *p, partition_step_fn fn, int64_t arg,
+		    void *out, int16_t *error_code);
+
 /* Wall-clock milliseconds, as Kafka timestamps are. */
 static inline int64_t handler_wall_ms(void)
 {

@@ -75,25 +75,28 @@ static bool plog_cache_copy(struct plog *l, const struct segment *s, uint8_t *ds
 	return cur == end;
 }
 
+/* Serve the read from the cache if it holds all of it. */
+static bool plog_cache_read(struct plog *l, const struct segment *s, void *buf, size_t n,
+			    int64_t pos)
+{
+	if (l->cached.head == NULL || !plog_cache_copy(l, s, buf, n, pos))
+		return false;
+	l->stats.cache_reads++;
+	l->stats.cache_read_bytes += n;
+	return true;
+}
+
 ssize_t plog_pread(void *log, const struct segment *s, void *buf, size_t n, int64_t pos)
 {
 	struct plog *l = log;
-	if (l->cached.head != NULL && plog_cache_copy(l, s, buf, n, pos)) {
-		l->stats.cache_reads++;
-		l->stats.cache_read_bytes += n;
-		return (ssize_t)n;
-	}
-	return segment_pread(s, buf, n, pos);
+	return plog_cache_read(l, s, buf, n, pos) ? (ssize_t)n : segment_pread(s, buf, n, pos);
 }
 
 ssize_t plog_pread_nowait(void *log, const struct segment *s, void *buf, size_t n, int64_t pos)
 {
 	struct plog *l = log;
-	if (l->cached.head != NULL && plog_cache_copy(l, s, buf, n, pos)) {
-		l->stats.cache_reads++;
-		l->stats.cache_read_bytes += n;
+	if (plog_cache_read(l, s, buf, n, pos))
 		return (ssize_t)n;
-	}
 	/* The page cache may have it (read before, or written buffered):
 	 * RWF_NOWAIT answers EAGAIN instead of going to the disk. */
 	size_t done = 0;

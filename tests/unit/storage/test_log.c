@@ -18,38 +18,9 @@
 #include "storage/sio.h"
 #include "test_util.h"
 
-struct fixture {
-	char *dir;
-	struct io_uring ring;
-};
-
-static int setup(void **state)
+static struct plog *open_log(struct tu_fixture *f, const struct log_config *cfg)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	f->dir = tu_tmpdir();
-	if (io_uring_queue_init(64, &f->ring, 0) != 0)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	io_uring_queue_exit(&f->ring);
-	tu_rm_rf(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
-}
-
-static struct plog *open_log(struct fixture *f, const struct log_config *cfg)
-{
-	int err = -1;
-	struct plog *l = plog_open(f->dir, cfg, &err);
-	assert_non_null(l);
-	assert_int_equal(err, 0);
-	return l;
+	return tu_open(f->dir, cfg);
 }
 
 /* What the log stores for an appended batch: the same bytes with the
@@ -63,7 +34,7 @@ static void expect_stored(uint8_t *copy, const uint8_t *orig, size_t len, int64_
 
 static void append_flush_read_round_trip(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_ALWAYS);
 	struct plog *l = open_log(f, &cfg);
 	uint8_t b[3][512], want[1536], got[4096];
@@ -112,7 +83,7 @@ static void append_flush_read_round_trip(void **state)
 
 static void read_max_bytes_and_kip74(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_ALWAYS);
 	struct plog *l = open_log(f, &cfg);
 	uint8_t b[512], got[4096];
@@ -171,7 +142,7 @@ static size_t consume_all(struct plog *l, uint8_t *out, size_t cap, int *fetches
 
 static void roll_and_read_across_segments(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(1000, 100, FLUSH_ALWAYS);
 	struct plog *l = open_log(f, &cfg);
 	uint8_t b[10][512], want[8192], got[8192];
@@ -216,7 +187,7 @@ static void roll_and_read_across_segments(void **state)
 
 static void reopen_continues_offsets(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(1 << 20, 64, FLUSH_ALWAYS);
 	struct plog *l = open_log(f, &cfg);
 	struct plog_append_result res;
@@ -245,7 +216,7 @@ static void reopen_continues_offsets(void **state)
 
 static void delete_removes_directory(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(1000, 100, FLUSH_ALWAYS);
 	struct plog *l = open_log(f, &cfg);
 	struct plog_append_result res;
@@ -265,7 +236,7 @@ static void delete_removes_directory(void **state)
 /* Delete while a chain is in flight: removal happens at its completion. */
 static void delete_with_write_in_flight(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(1 << 20, 100, FLUSH_ALWAYS);
 	struct plog *l = open_log(f, &cfg);
 	struct plog_append_result res;
@@ -288,7 +259,7 @@ static void delete_with_write_in_flight(void **state)
 
 static void timestamps(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(700, 50, FLUSH_ALWAYS);
 	struct plog *l = open_log(f, &cfg);
 	int64_t off, ts;
@@ -348,7 +319,7 @@ static void timestamps(void **state)
 
 static void max_timestamp_exact_record(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_NONE);
 	struct plog *l = open_log(f, &cfg);
 	static const int64_t deltas[4] = { 0, 70, 10, 70 };
@@ -375,7 +346,7 @@ static void count_advance(void *arg, struct plog *l)
  * completion queues them itself. */
 static void appends_during_flight_follow(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_ALWAYS);
 	struct plog *l = open_log(f, &cfg);
 	advances = 0;
@@ -408,7 +379,7 @@ static void appends_during_flight_follow(void **state)
 
 static void flush_interval_mode(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_INTERVAL);
 	cfg.flush_interval_ms = 1000;
 	struct plog *l = open_log(f, &cfg);
@@ -436,7 +407,7 @@ static void flush_interval_mode(void **state)
 
 static void flush_none_mode(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_NONE);
 	struct plog *l = open_log(f, &cfg);
 	struct plog_append_result res;
@@ -453,7 +424,7 @@ static void flush_none_mode(void **state)
 
 static void ring_full_is_ebusy(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct io_uring small;
 	assert_int_equal(io_uring_queue_init(2, &small, 0), 0);
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_ALWAYS);
@@ -475,7 +446,7 @@ static void ring_full_is_ebusy(void **state)
 
 static void buffer_full_backpressure(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(INT32_MAX, 1 << 20, FLUSH_NONE);
 	struct plog *l = open_log(f, &cfg);
 	struct tu_batch_spec spec = tu_spec(1, 1, 1 << 20);
@@ -499,7 +470,7 @@ static void buffer_full_backpressure(void **state)
  * offline, sticky, and says so. */
 static void write_error_takes_log_offline(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct sio io;
 	struct sio_config sc = { .direct = true, .faults = "eio:write:file=log" };
 	assert_int_equal(sio_init(&io, &f->ring, &sc), 0);
@@ -527,7 +498,7 @@ static void write_error_takes_log_offline(void **state)
 
 static void bad_config_rejected(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	int err = 0;
 	struct log_config cfg = tu_config(0, 4096, FLUSH_ALWAYS);
 	assert_null(plog_open(f->dir, &cfg, &err));
@@ -542,21 +513,21 @@ static void bad_config_rejected(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(append_flush_read_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(read_max_bytes_and_kip74, setup, teardown),
-		cmocka_unit_test_setup_teardown(roll_and_read_across_segments, setup, teardown),
-		cmocka_unit_test_setup_teardown(reopen_continues_offsets, setup, teardown),
-		cmocka_unit_test_setup_teardown(delete_removes_directory, setup, teardown),
-		cmocka_unit_test_setup_teardown(delete_with_write_in_flight, setup, teardown),
-		cmocka_unit_test_setup_teardown(timestamps, setup, teardown),
-		cmocka_unit_test_setup_teardown(max_timestamp_exact_record, setup, teardown),
-		cmocka_unit_test_setup_teardown(appends_during_flight_follow, setup, teardown),
-		cmocka_unit_test_setup_teardown(flush_interval_mode, setup, teardown),
-		cmocka_unit_test_setup_teardown(flush_none_mode, setup, teardown),
-		cmocka_unit_test_setup_teardown(ring_full_is_ebusy, setup, teardown),
-		cmocka_unit_test_setup_teardown(buffer_full_backpressure, setup, teardown),
-		cmocka_unit_test_setup_teardown(write_error_takes_log_offline, setup, teardown),
-		cmocka_unit_test_setup_teardown(bad_config_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(append_flush_read_round_trip, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(read_max_bytes_and_kip74, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(roll_and_read_across_segments, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(reopen_continues_offsets, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(delete_removes_directory, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(delete_with_write_in_flight, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(timestamps, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(max_timestamp_exact_record, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(appends_during_flight_follow, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(flush_interval_mode, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(flush_none_mode, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(ring_full_is_ebusy, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(buffer_full_backpressure, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(write_error_takes_log_offline, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(bad_config_rejected, tu_fixture_setup, tu_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

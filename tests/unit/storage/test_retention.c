@@ -35,38 +35,9 @@
 #define SEG_BYTES 400
 #define VALUE_BYTES 100
 
-struct fixture {
-	char *dir;
-	struct io_uring ring;
-};
-
-static int setup(void **state)
+static struct plog *open_log(struct tu_fixture *f, const struct log_config *cfg)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	f->dir = tu_tmpdir();
-	if (io_uring_queue_init(64, &f->ring, 0) != 0)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	io_uring_queue_exit(&f->ring);
-	tu_rm_rf(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
-}
-
-static struct plog *open_log(struct fixture *f, const struct log_config *cfg)
-{
-	int err = -1;
-	struct plog *l = plog_open(f->dir, cfg, &err);
-	assert_non_null(l);
-	assert_int_equal(err, 0);
-	return l;
+	return tu_open(f->dir, cfg);
 }
 
 static int64_t wall_ms(void)
@@ -77,7 +48,7 @@ static int64_t wall_ms(void)
 }
 
 /* One batch of `records` records with timestamps ts, ts+1, ..., written. */
-static void append_one(struct fixture *f, struct plog *l, int32_t records, int64_t ts)
+static void append_one(struct tu_fixture *f, struct plog *l, int32_t records, int64_t ts)
 {
 	struct tu_batch_spec spec = tu_spec(records, ts, VALUE_BYTES);
 	struct plog_append_result res;
@@ -86,13 +57,13 @@ static void append_one(struct fixture *f, struct plog *l, int32_t records, int64
 }
 
 /* n one-record batches (two per segment), timestamps ts[i] or now. */
-static void append_singles(struct fixture *f, struct plog *l, int n, const int64_t *ts)
+static void append_singles(struct tu_fixture *f, struct plog *l, int n, const int64_t *ts)
 {
 	for (int i = 0; i < n; i++)
 		append_one(f, l, 1, ts != NULL ? ts[i] : wall_ms());
 }
 
-static bool seg_exists(struct fixture *f, int64_t base)
+static bool seg_exists(struct tu_fixture *f, int64_t base)
 {
 	char path[4096];
 	tu_seg_path(path, sizeof(path), f->dir, base, ".log");
@@ -116,7 +87,7 @@ static void on_deleted(void *arg, const struct plog_deleted_segment *d)
 	r->n++;
 }
 
-static void write_start_file(struct fixture *f, const char *text)
+static void write_start_file(struct tu_fixture *f, const char *text)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s", f->dir, START_FILE);
@@ -128,7 +99,7 @@ static void write_start_file(struct fixture *f, const char *text)
 
 static void delete_records_moves_start(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_ALWAYS);
 	struct plog *l = open_log(f, &cfg);
 	for (int i = 0; i < 5; i++)
@@ -188,7 +159,7 @@ static void delete_records_moves_start(void **state)
 
 static void delete_records_survives_crash_and_close(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_ALWAYS);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -235,7 +206,7 @@ static void delete_records_survives_crash_and_close(void **state)
 
 static void retention_bytes_deletes_oldest(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(SEG_BYTES, 4096, FLUSH_ALWAYS);
 	struct plog *l = open_log(f, &cfg);
 	append_singles(f, l, 10, NULL); /* segments at 0 2 4 6 8, 8 active */
@@ -287,7 +258,7 @@ static void retention_bytes_deletes_oldest(void **state)
 
 static void retention_ms_stops_at_first_survivor(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(SEG_BYTES, 4096, FLUSH_ALWAYS);
 	int64_t now = wall_ms(), old = now - 3600 * 1000;
 	/* Segments: 0 old, 2 new, 4 old, 6 active (old). */
@@ -328,7 +299,7 @@ static void retention_ms_stops_at_first_survivor(void **state)
 /* A segment whose batches carry no timestamp ages by its file's mtime. */
 static void retention_ms_without_timestamps_uses_mtime(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(SEG_BYTES, 4096, FLUSH_ALWAYS);
 	struct plog *l = open_log(f, &cfg);
 	struct tu_batch_spec spec = tu_spec(1, BATCH_NO_TIMESTAMP, VALUE_BYTES);
@@ -358,7 +329,7 @@ static void retention_ms_without_timestamps_uses_mtime(void **state)
 
 static void start_offset_deletes_segments_below(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(SEG_BYTES, 4096, FLUSH_ALWAYS);
 	struct plog *l = open_log(f, &cfg);
 	append_singles(f, l, 10, NULL); /* segments at 0 2 4 6 8 */
@@ -391,7 +362,7 @@ static void start_offset_deletes_segments_below(void **state)
 
 static void retention_budget_and_unsealed(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(SEG_BYTES, 4096, FLUSH_ALWAYS);
 	cfg.retention_bytes = 0;
 	struct plog *l = open_log(f, &cfg);
@@ -419,7 +390,7 @@ static void retention_budget_and_unsealed(void **state)
 
 static void retention_prunes_snapshots(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(SEG_BYTES, 4096, FLUSH_ALWAYS);
 	struct plog *l = open_log(f, &cfg);
 	/* Idempotent batches: each roll writes a producer snapshot. */
@@ -457,7 +428,7 @@ static void retention_prunes_snapshots(void **state)
  * the log starts again, empty, at the start offset. */
 static void start_past_end_restarts_log(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(SEG_BYTES, 4096, FLUSH_ALWAYS);
 	struct plog *l = open_log(f, &cfg);
 	append_singles(f, l, 5, NULL);
@@ -487,7 +458,7 @@ static void start_past_end_restarts_log(void **state)
 
 static void corrupt_start_file_refused(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(SEG_BYTES, 4096, FLUSH_ALWAYS);
 	struct plog *l = open_log(f, &cfg);
 	append_singles(f, l, 3, NULL);
@@ -515,7 +486,7 @@ static void corrupt_start_file_refused(void **state)
  * alone by retention. */
 static void offline_log_untouched(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	/* Writes fail with EIO (the fault backend) once the flag exists:
 	 * the log goes offline. */
 	char flag[4200], rule[4400];
@@ -550,21 +521,21 @@ static void offline_log_untouched(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(delete_records_moves_start, setup, teardown),
-		cmocka_unit_test_setup_teardown(delete_records_survives_crash_and_close, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(retention_bytes_deletes_oldest, setup, teardown),
-		cmocka_unit_test_setup_teardown(retention_ms_stops_at_first_survivor, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(retention_ms_without_timestamps_uses_mtime, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(start_offset_deletes_segments_below, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(retention_budget_and_unsealed, setup, teardown),
-		cmocka_unit_test_setup_teardown(retention_prunes_snapshots, setup, teardown),
-		cmocka_unit_test_setup_teardown(start_past_end_restarts_log, setup, teardown),
-		cmocka_unit_test_setup_teardown(corrupt_start_file_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(offline_log_untouched, setup, teardown),
+		cmocka_unit_test_setup_teardown(delete_records_moves_start, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(delete_records_survives_crash_and_close, tu_fixture_setup,
+						tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(retention_bytes_deletes_oldest, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(retention_ms_stops_at_first_survivor, tu_fixture_setup,
+						tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(retention_ms_without_timestamps_uses_mtime, tu_fixture_setup,
+						tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(start_offset_deletes_segments_below, tu_fixture_setup,
+						tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(retention_budget_and_unsealed, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(retention_prunes_snapshots, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(start_past_end_restarts_log, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(corrupt_start_file_refused, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(offline_log_untouched, tu_fixture_setup, tu_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,38 +29,9 @@
 #include "storage/sio.h"
 #include "test_util.h"
 
-struct fixture {
-	char *dir;
-	struct io_uring ring;
-};
-
-static int setup(void **state)
+static struct plog *open_log(struct tu_fixture *f, const struct log_config *cfg)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	f->dir = tu_tmpdir();
-	if (io_uring_queue_init(256, &f->ring, 0) != 0)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	io_uring_queue_exit(&f->ring);
-	tu_rm_rf(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
-}
-
-static struct plog *open_log(struct fixture *f, const struct log_config *cfg)
-{
-	int err = -1;
-	struct plog *l = plog_open(f->dir, cfg, &err);
-	assert_non_null(l);
-	assert_int_equal(err, 0);
-	return l;
+	return tu_open(f->dir, cfg);
 }
 
 static int advances;
@@ -100,7 +71,7 @@ static int64_t read_all_check(struct plog *l)
 
 /* Append n one-record batches of varying sizes (value bytes from sizes[],
  * cycled), driving the log every `every` appends. */
-static void append_n(struct fixture *f, struct plog *l, int n, const int32_t *sizes, int nsizes,
+static void append_n(struct tu_fixture *f, struct plog *l, int n, const int32_t *sizes, int nsizes,
 		     int every, int64_t now)
 {
 	for (int i = 0; i < n; i++) {
@@ -120,7 +91,7 @@ static const int32_t odd_sizes[] = { 1, 37, 4000, 4096, 5000, 70000, 300000, 13,
 
 static void direct_layout_reads_back(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct sio io;
 	struct sio_config sc = { .direct = true };
 	assert_int_equal(sio_init(&io, &f->ring, &sc), 0);
@@ -154,7 +125,7 @@ static void direct_layout_reads_back(void **state)
 /* Registered buffers and files are used when the ring allows them. */
 static void registered_buffers_and_files(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct bufpool pool;
 	assert_int_equal(bufpool_init(&pool, 32 * WBUF_BYTES, HUGEMEM_OFF), 0);
 	struct sio io;
@@ -184,7 +155,7 @@ static void registered_buffers_and_files(void **state)
  * close cuts it to the data; so does recovery after a crash. */
 static void preallocation_and_crash(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(8 << 20, 4096, FLUSH_ALWAYS);
 	cfg.preallocate_bytes = 1 << 20;
 	char path[4096];
@@ -235,7 +206,7 @@ static void preallocation_and_crash(void **state)
 
 static void segment_ms_rolls(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_ALWAYS);
 	cfg.segment_ms = 1000;
 	struct plog *l = open_log(f, &cfg);
@@ -289,7 +260,7 @@ static void fault_spec_parsing(void **state)
  * of it is acknowledged and the log goes offline. */
 static void fsync_error_acknowledges_nothing(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct sio io;
 	struct sio_config sc = { .direct = true, .faults = "eio:fsync:file=log:after=2" };
 	assert_int_equal(sio_init(&io, &f->ring, &sc), 0);
@@ -326,7 +297,7 @@ static void fsync_error_acknowledges_nothing(void **state)
  * the flag is gone. Nothing is lost or written twice. */
 static void enospc_stalls_then_resumes(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	char flag[4200], spec_text[4400];
 	snprintf(flag, sizeof(flag), "%s/full", f->dir);
 	snprintf(spec_text, sizeof(spec_text), "enospc:write:file=log:while=%s", flag);
@@ -383,7 +354,7 @@ static void enospc_stalls_then_resumes(void **state)
 /* A real short write (RLIMIT_FSIZE cuts it) is a full disk too. */
 static void short_write_stalls(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_ALWAYS);
 	cfg.retry_ms = 10;
 	struct plog *l = open_log(f, &cfg);
@@ -416,7 +387,7 @@ static void short_write_stalls(void **state)
  * acknowledged one. */
 static void torn_write_is_cut_at_recovery(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct sio io;
 	struct sio_config sc = { .direct = true, .faults = "torn:write:file=log:after=4:count=1" };
 	assert_int_equal(sio_init(&io, &f->ring, &sc), 0);
@@ -448,15 +419,15 @@ static void torn_write_is_cut_at_recovery(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(direct_layout_reads_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(registered_buffers_and_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(preallocation_and_crash, setup, teardown),
-		cmocka_unit_test_setup_teardown(segment_ms_rolls, setup, teardown),
+		cmocka_unit_test_setup_teardown(direct_layout_reads_back, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(registered_buffers_and_files, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(preallocation_and_crash, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(segment_ms_rolls, tu_fixture_setup, tu_fixture_teardown),
 		cmocka_unit_test(fault_spec_parsing),
-		cmocka_unit_test_setup_teardown(fsync_error_acknowledges_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(enospc_stalls_then_resumes, setup, teardown),
-		cmocka_unit_test_setup_teardown(short_write_stalls, setup, teardown),
-		cmocka_unit_test_setup_teardown(torn_write_is_cut_at_recovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(fsync_error_acknowledges_nothing, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(enospc_stalls_then_resumes, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(short_write_stalls, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(torn_write_is_cut_at_recovery, tu_fixture_setup, tu_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

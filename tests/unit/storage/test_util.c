@@ -215,3 +215,32 @@ int tu_count_files(const char *dir, const char *suffix)
 	closedir(d);
 	return n;
 }
+
+int tu_fixture_setup(void **state)
+{
+	struct tu_fixture *f = calloc(1, sizeof(*f));
+	TU_CHECK(f != NULL);
+	f->dir = tu_tmpdir();
+	if (io_uring_queue_init(TU_RING_ENTRIES, &f->ring, 0) != 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+int tu_fixture_teardown(void **state)
+{
+	struct tu_fixture *f = *state;
+	io_uring_queue_exit(&f->ring);
+	tu_rm_rf(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+struct plog *tu_open(const char *dir, const struct log_config *cfg)
+{
+	int err = -1;
+	struct plog *l = plog_open(dir, cfg, &err);
+	TU_CHECK(l != NULL && err == 0);
+	return l;
+}

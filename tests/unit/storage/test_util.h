@@ -46,6 +46,19 @@ int tu_append_spec(struct plog *l, const struct tu_batch_spec *spec,
  * the number of turns, aborting after very many. */
 int tu_drive(struct io_uring *ring, struct plog *l, int64_t now_ms);
 
+/* The common fixture: a scratch directory and a private ring of
+ * TU_RING_ENTRIES. For cmocka's setup/teardown. */
+#define TU_RING_ENTRIES 256
+struct tu_fixture {
+	char *dir;
+	struct io_uring ring;
+};
+int tu_fixture_setup(void **state);
+int tu_fixture_teardown(void **state);
+
+/* plog_open that must succeed (aborts otherwise). */
+struct plog *tu_open(const char *dir, const struct log_config *cfg);
+
 /* A fresh scratch directory (malloc'ed path) and its removal. */
 char *tu_tmpdir(void);
 void tu_rm_rf(const char *path);
