@@ -472,10 +472,8 @@ static void write_error_takes_log_offline(void **state)
 {
 	struct tu_fixture *f = *state;
 	struct sio io;
-	struct sio_config sc = { .direct = true, .faults = "eio:write:file=log" };
-	assert_int_equal(sio_init(&io, &f->ring, &sc), 0);
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_ALWAYS);
-	cfg.io = &io;
+	tu_sio(&io, &f->ring, "eio:write:file=log", &cfg);
 	struct plog *l = open_log(f, &cfg);
 	advances = 0;
 	plog_set_listener(l, count_advance, &advances);

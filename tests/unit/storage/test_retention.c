@@ -493,11 +493,9 @@ static void offline_log_untouched(void **state)
 	snprintf(flag, sizeof(flag), "%s/eio", f->dir);
 	snprintf(rule, sizeof(rule), "eio:write:file=log:while=%s", flag);
 	struct sio io;
-	struct sio_config sc = { .direct = true, .faults = rule };
-	assert_int_equal(sio_init(&io, &f->ring, &sc), 0);
 	struct log_config cfg = tu_config(SEG_BYTES, 4096, FLUSH_ALWAYS);
 	cfg.retention_bytes = 0;
-	cfg.io = &io;
+	tu_sio(&io, &f->ring, rule, &cfg);
 	struct plog *l = open_log(f, &cfg);
 	append_singles(f, l, 2, NULL);
 	int fd = open(flag, O_WRONLY | O_CREAT, 0644);

@@ -93,10 +93,8 @@ static void direct_layout_reads_back(void **state)
 {
 	struct tu_fixture *f = *state;
 	struct sio io;
-	struct sio_config sc = { .direct = true };
-	assert_int_equal(sio_init(&io, &f->ring, &sc), 0);
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_ALWAYS);
-	cfg.io = &io;
+	tu_sio(&io, &f->ring, NULL, &cfg);
 	struct plog *l = open_log(f, &cfg);
 	/* One append per chain, then several per chain: partial pages are
 	 * rewritten by the next chain, and handed between buffers within
@@ -129,11 +127,9 @@ static void registered_buffers_and_files(void **state)
 	struct bufpool pool;
 	assert_int_equal(bufpool_init(&pool, 32 * WBUF_BYTES, HUGEMEM_OFF), 0);
 	struct sio io;
-	struct sio_config sc = { .direct = true };
-	assert_int_equal(sio_init(&io, &f->ring, &sc), 0);
-	int reg = sio_register_buffers(&io, pool.mem.base, pool.mem.bytes);
 	struct log_config cfg = tu_config(8 << 20, 4096, FLUSH_ALWAYS);
-	cfg.io = &io;
+	tu_sio(&io, &f->ring, NULL, &cfg);
+	int reg = sio_register_buffers(&io, pool.mem.base, pool.mem.bytes);
 	cfg.pool = &pool;
 	struct plog *l = open_log(f, &cfg);
 	/* Batches larger than a buffer span several (from the tail's free
@@ -262,10 +258,8 @@ static void fsync_error_acknowledges_nothing(void **state)
 {
 	struct tu_fixture *f = *state;
 	struct sio io;
-	struct sio_config sc = { .direct = true, .faults = "eio:fsync:file=log:after=2" };
-	assert_int_equal(sio_init(&io, &f->ring, &sc), 0);
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_ALWAYS);
-	cfg.io = &io;
+	tu_sio(&io, &f->ring, "eio:fsync:file=log:after=2", &cfg);
 	struct plog *l = open_log(f, &cfg);
 	advances = 0;
 	plog_set_listener(l, count_advance, &advances);
@@ -302,10 +296,8 @@ static void enospc_stalls_then_resumes(void **state)
 	snprintf(flag, sizeof(flag), "%s/full", f->dir);
 	snprintf(spec_text, sizeof(spec_text), "enospc:write:file=log:while=%s", flag);
 	struct sio io;
-	struct sio_config sc = { .direct = true, .faults = spec_text };
-	assert_int_equal(sio_init(&io, &f->ring, &sc), 0);
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_ALWAYS);
-	cfg.io = &io;
+	tu_sio(&io, &f->ring, spec_text, &cfg);
 	cfg.retry_ms = 50;
 	struct plog *l = open_log(f, &cfg);
 	advances = 0;
@@ -389,10 +381,8 @@ static void torn_write_is_cut_at_recovery(void **state)
 {
 	struct tu_fixture *f = *state;
 	struct sio io;
-	struct sio_config sc = { .direct = true, .faults = "torn:write:file=log:after=4:count=1" };
-	assert_int_equal(sio_init(&io, &f->ring, &sc), 0);
 	struct log_config cfg = tu_config(1 << 20, 4096, FLUSH_ALWAYS);
-	cfg.io = &io;
+	tu_sio(&io, &f->ring, "torn:write:file=log:after=4:count=1", &cfg);
 	struct plog *l = open_log(f, &cfg);
 	static const int32_t sizes[] = { 9000 };
 	append_n(f, l, 4, sizes, 1, 1, 0);

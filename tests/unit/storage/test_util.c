@@ -1,6 +1,7 @@
 /*
  * test_util: see test_util.h.
  */
+#include "storage/sio.h"
 #include "test_util.h"
 
 #include <dirent.h>
@@ -243,4 +244,11 @@ struct plog *tu_open(const char *dir, const struct log_config *cfg)
 	struct plog *l = plog_open(dir, cfg, &err);
 	TU_CHECK(l != NULL && err == 0);
 	return l;
+}
+
+void tu_sio(struct sio *io, struct io_uring *ring, const char *faults, struct log_config *cfg)
+{
+	struct sio_config sc = { .direct = true, .faults = faults };
+	TU_CHECK(sio_init(io, ring, &sc) == 0);
+	cfg->io = io;
 }

@@ -56,6 +56,11 @@ struct tu_fixture {
 int tu_fixture_setup(void **state);
 int tu_fixture_teardown(void **state);
 
+/* A storage backend on ring with O_DIRECT and the fault rules of faults
+ * (NULL: none), put in cfg->io. Aborts if the rules do not parse. */
+struct sio;
+void tu_sio(struct sio *io, struct io_uring *ring, const char *faults, struct log_config *cfg);
+
 /* plog_open that must succeed (aborts otherwise). */
 struct plog *tu_open(const char *dir, const struct log_config *cfg);
 
