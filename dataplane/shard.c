@@ -269,7 +269,7 @@ static void shard_wake_done(struct uring_op *op, int res, uint32_t flags)
 	shard_wake_arm(sh);
 }
 
-static void shard_stats_print(const struct shard *sh)
+static void shard_stats_print(struct shard *sh)
 {
 	const struct shard_stats *s = &sh->stats;
 	int queued = 0;
@@ -283,7 +283,7 @@ static void shard_stats_print(const struct shard *sh)
 		 "xcall_queue=%d xcalls_outstanding=%d parked_fetches=%d mem_used=%lld "
 		 "mem_limit=%lld mem_pauses=%llu turns=%llu sleeps=%llu zc_sends=%llu "
 		 "recv_nobufs=%llu fetch_cold=%llu tail_cache_bytes=%llu tail_cache_evictions=%llu "
-		 "direct_writes=%llu fixed_buf_writes=%llu storage_faults=%llu",
+		 "direct_writes=%llu fixed_buf_writes=%llu storage_faults=%llu turn_max_us=%lld",
 		 sh->id, (unsigned long long)s->requests, (unsigned long long)s->bytes_in,
 		 (unsigned long long)s->bytes_out, (unsigned long long)s->batches,
 		 (unsigned long long)s->flushes, sh->n_conns,
@@ -301,7 +301,9 @@ static void shard_stats_print(const struct shard *sh)
 		 (unsigned long long)sh->wpool.evictions,
 		 (unsigned long long)sh->sio.stats.direct_writes,
 		 (unsigned long long)sh->sio.stats.fixed_buf_writes,
-		 (unsigned long long)sh->sio.stats.faults_injected);
+		 (unsigned long long)sh->sio.stats.faults_injected,
+		 (long long)s->turn_max_us);
+	sh->stats.turn_max_us = 0; /* the longest since the last print */
 }
 
 static void shard_stop(struct shard *sh)
@@ -701,6 +703,11 @@ int shard_run(struct shard *sh)
 
 		shard_turn_checks(sh);
 		shard_turn_end(sh);
+		/* The longest turn: how long a request may wait behind the
+		 * work of others on this shard. */
+		int64_t took = monotonic_us() - sh->now_us;
+		if (took > sh->stats.turn_max_us)
+			sh->stats.turn_max_us = took;
 
 		if (sh->stopping) {
 			if (stop_deadline < 0)

@@ -117,6 +117,7 @@ struct shard_stats {
 	uint64_t xcalls_sent, xcalls_received, xcall_overflows, doorbells;
 	uint64_t produce_forwarded, fetch_forwarded, fetch_notifies;
 	uint64_t fetch_cold; /* partition reads that went to the disk (io_uring) */
+	int64_t turn_max_us; /* the longest loop turn since the last stats line */
 	uint64_t turns, sleeps;
 };
 
