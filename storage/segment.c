@@ -118,11 +118,21 @@ static int seg_open_one(const char *dir, int64_t base, const char *ext, int *fd)
 	return *fd < 0 ? -errno : 0;
 }
 
+void segment_read_advice(const struct segment *s)
+{
+	/* Reads come whole (a fetch's window) and in the order consumers
+	 * ask: the kernel's readahead would only add disk reads nobody
+	 * scheduled, competing with the log's writes and syncs. */
+	posix_fadvise(s->log_fd, 0, 0, POSIX_FADV_RANDOM);
+}
+
 int segment_open_files(struct segment *s, const char *dir)
 {
 	int rc = 0;
 	if (s->log_fd < 0)
 		rc = seg_open_one(dir, s->base_offset, ".log", &s->log_fd);
+	if (rc == 0)
+		segment_read_advice(s);
 	if (rc == 0 && s->index_fd < 0)
 		rc = seg_open_one(dir, s->base_offset, ".index", &s->index_fd);
 	if (rc == 0 && s->timeindex_fd < 0)

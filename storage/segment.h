@@ -89,6 +89,9 @@ struct segment *segment_new(int64_t base, int64_t segment_bytes, int32_t index_i
  * or -errno; a no-op if already open. */
 int segment_open_files(struct segment *s, const char *dir);
 
+/* Tell the kernel how log_fd is read (no readahead: see segment.c). */
+void segment_read_advice(const struct segment *s);
+
 /* Close the index files (the log file stays open for reads). */
 void segment_close_index_files(struct segment *s);
 

@@ -195,6 +195,7 @@ static struct segment *segment_open_existing(const char *dir, int64_t base,
 		segment_free(s);
 		return NULL;
 	}
+	segment_read_advice(s);
 	*ragged = false;
 	*err = index_load(dir, base, ".index", &s->idx, ragged);
 	if (*err == 0)
