@@ -13,7 +13,7 @@ SLUICE_CRASH_SEED=N replays a run, SLUICE_CRASH_CYCLES=N runs N kills
 segment rolls and the producer snapshots written there. While a restart's
 check reads the log, the producers retry what they hold but take no new
 records, so a check costs what the log holds and a long run grows
-linearly: 60 cycles took 12 minutes on the non-ASan build.
+linearly: 60 cycles took 3.5 minutes on the non-ASan build.
 """
 
 import os
