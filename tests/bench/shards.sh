@@ -40,20 +40,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
+. tests/bench/lib.sh
 
+bench_help "$0" "${1:-}"
 mode=matrix
 case "${1:-}" in
   matrix | cost) mode=$1; shift ;;
-  -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
 report_file=${1:-}
-build=${BUILD:-build-release}
-case "$build" in /*) ;; *) build=$root/$build ;; esac
-sluiced=$build/dataplane/sluiced
-bench=$build/tools/sluice-bench
-for f in "$sluiced" "$bench"; do
-  [ -x "$f" ] || { echo "shards.sh: $f missing: build first (see --help)" >&2; exit 2; }
-done
+bench_binaries shards.sh
 if [ "$mode" = cost ] && ! command -v valgrind >/dev/null; then
   echo "shards.sh: cost needs valgrind (apt-get install valgrind)" >&2
   exit 2

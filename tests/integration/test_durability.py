@@ -1,5 +1,6 @@
-"""Durability: kill -9 under load, idempotent producer state across restarts,
-torn segment tails."""
+"""Durability: idempotent producer state across restarts, torn segment tails,
+acknowledged records and topic metadata across kill -9, Kafka's on-disk
+formats, flush modes. kill -9 under load is test_crash.py's."""
 
 import glob
 import os
@@ -9,45 +10,7 @@ import pytest
 
 import kafka_raw as kr
 from conftest import unique
-from helpers import consume, create_topic, produce_all, producer, produce_through_kills
-
-
-@pytest.mark.timeout_s(240)
-def test_kill9_under_idempotent_load(broker, tmp_path):
-    """kill -9 three times while an idempotent acks=all producer runs; every
-    acknowledged record must survive exactly once at its acknowledged offset."""
-    t = unique("crash")
-    parts = 3
-    assert create_topic(broker.bootstrap, t, partitions=parts) is None
-    # pause 0.3 s: the producer sees the broker gone and queues retries
-    (ok, errs, done), rounds, proc = produce_through_kills(broker, t, parts, tmp_path, 1500,
-                                                           pause_s=0.3)
-    print("kill/restart rounds (acks at kill, acks after restart): %s; final: %s"
-          % (rounds, done))
-    assert done is not None, "producer died: %s" % proc.stdout.read().decode(errors="replace")
-    produced, left = done
-    assert not errs, "delivery failures (first 5 of %d): %s" % (len(errs), errs[:5])
-    assert left == 0
-    assert len(ok) == produced, "%d produced, %d acknowledged" % (produced, len(ok))
-
-    # read everything back
-    got = consume(broker.bootstrap, t, list(range(parts)), timeout=120)
-    log = {p: [(m["offset"], m["value"].decode()) for m in got[p]] for p in range(parts)}
-    all_values = [v for p in range(parts) for _, v in log[p]]
-    dups = len(all_values) - len(set(all_values))
-    assert dups == 0, "%d duplicated values in the log" % dups
-    for p in range(parts):
-        offs = [o for o, _ in log[p]]
-        assert offs == list(range(len(offs))), "partition %d offsets not contiguous" % p
-        seqs = [int(v[1:]) for _, v in log[p]]
-        assert seqs == sorted(seqs), "partition %d out of order" % p
-        assert all(s % parts == p for s in seqs)
-    where = {(p, o): v for p in range(parts) for o, v in log[p]}
-    missing = [(p, o, v) for p, o, v in ok if where.get((p, o)) != v]
-    assert not missing, "%d acknowledged records missing or moved, e.g. %s (log has %s)" % (
-        len(missing), missing[:3], [where.get((p, o)) for p, o, _ in missing[:3]])
-    acked_vals = [v for _, _, v in ok]
-    assert len(set(acked_vals)) == len(acked_vals), "a value was acknowledged twice"
+from helpers import consume, create_topic, produce_all, producer
 
 
 # ----------------------------------------------------------------- producer state

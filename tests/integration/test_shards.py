@@ -27,8 +27,8 @@ from confluent_kafka.admin import NewTopic
 
 import kafka_raw as kr
 from conftest import REPO, _die_with_parent, free_port, sluiced_path, unique, wait_for
-from helpers import (admin, consume, consumer, list_topics, produce_all, producer,
-                     produce_through_kills)
+from helpers import (Producers, admin, check_log, consume, consumer, list_topics, produce_all,
+                     producer, produce_through_kills, read_log)
 
 MiB = 1024 * 1024
 
@@ -784,26 +784,10 @@ def test_kill9_under_load_on_both_shards(make_broker, tmp_path):
         assert c.create_topic(t, parts)[0] == 0
     owners = check_dealt_round(placement_of(b, 2), t, parts, 2)
     assert owners.count(0) == owners.count(1) == 2
-    (ok, errs, done), rounds, proc = produce_through_kills(b, t, parts, tmp_path, 3000)
-    print("kill/restart rounds (acks at kill, acks after restart): %s; final: %s"
-          % (rounds, done))
-    assert done is not None, "producer died: %s" % proc.stdout.read().decode(errors="replace")
-    assert not errs, "delivery failures (first 5 of %d): %s" % (len(errs), errs[:5])
-    assert done[1] == 0 and len(ok) == done[0], (done, len(ok))
-
-    log = {}
-    for p in range(parts):
-        recs = read_partition(b.bootstrap, t, p)
-        assert [o for o, _ in recs] == list(range(len(recs))), p
-        seqs = [int(v[1:]) for _, v in recs]
-        assert seqs == sorted(seqs) and all(s % parts == p for s in seqs), p
-        log.update({(p, o): v.decode() for o, v in recs})
-    values = list(log.values())
-    assert len(values) == len(set(values)), "%d duplicated values" % (
-        len(values) - len(set(values)))
-    missing = [(p, o, v) for p, o, v in ok if log.get((p, o)) != v]
-    assert not missing, "%d acknowledged records missing or moved, e.g. %s" % (
-        len(missing), missing[:3])
-    assert len(log) == len(ok)
+    with Producers(b.bootstrap, t, parts, tmp_path) as prod:
+        rounds = produce_through_kills(b, prod, step=3000)
+        acks = prod.finish()
+    print("kill/restart rounds (acks at kill, acks once resumed): %s" % rounds)
+    check_log(read_log(b.bootstrap, t, range(parts)), acks, parts, exact=True)
     stats = shard_stats(b, 2)
     assert all(s["batches"] > 0 for s in stats.values()), stats
