@@ -55,6 +55,17 @@
 #define SEGMENT_INDEX_ENTRIES_MAX (10 * 1024 * 1024 / 8)
 #define SEGMENT_TIMEINDEX_ENTRIES_MAX (10 * 1024 * 1024 / 12)
 
+/* Header scans over long stretches of a segment (producer-state replay,
+ * index rebuilds) read windows of this size; after a batch larger than a
+ * quarter of it, only the next header's page. */
+#define SCAN_WINDOW_BYTES (1024 * 1024)
+
+/* A log writes a producer snapshot (without sync) after every this many
+ * bytes appended, besides the one at each roll: recovery replays batch
+ * headers only from the newest snapshot, so this bounds the replay after a
+ * crash whatever the segment size. */
+#define PRODUCER_SNAPSHOT_INTERVAL_BYTES (64 * 1024 * 1024)
+
 /* Recovery reads the active segment's tail in chunks of this size; a batch
  * larger than a chunk is read on its own. */
 #define RECOVER_CHUNK_BYTES (1024 * 1024)

@@ -54,6 +54,20 @@ void plog_wbufs_drop(struct plog *l)
 	plog_cache_drop(l, NULL);
 }
 
+/* Every PRODUCER_SNAPSHOT_INTERVAL_BYTES appended, a producer snapshot at
+ * the end offset, as at a roll (not synced: one taken past what survives a
+ * crash is skipped by recovery for an older one). It bounds the batch
+ * headers recovery replays. Blocks for a small file write. */
+static void plog_snapshot_maybe(struct plog *l, size_t len)
+{
+	l->bytes_since_snapshot += len;
+	if (l->bytes_since_snapshot < PRODUCER_SNAPSHOT_INTERVAL_BYTES)
+		return;
+	l->bytes_since_snapshot = 0;
+	if (producer_snapshot_write(&l->producers, l->dir, l->end_offset, false) == 0)
+		producer_snapshot_prune(l->dir, PRODUCER_SNAPSHOTS_KEPT);
+}
+
 /* Start a new segment at the end offset. Its files are created only when
  * its first write is queued, after the old segment is sealed (synced), so
  * a crash can never leave a newer segment after an unsynced one. */
@@ -74,6 +88,7 @@ static int plog_roll(struct plog *l)
 	 * segment's data was not durable yet) or corrupt, and skips it. */
 	if (producer_snapshot_write(&l->producers, l->dir, l->end_offset, false) == 0)
 		producer_snapshot_prune(l->dir, PRODUCER_SNAPSHOTS_KEPT);
+	l->bytes_since_snapshot = 0;
 	l->stats.rolls++;
 	return 0;
 }
@@ -256,6 +271,7 @@ int plog_append(struct plog *l, const uint8_t *batch, size_t len, const struct b
 	l->unwritten_bytes += len;
 	if (tracked)
 		producer_state_update(&l->producers, h, base); /* ENOMEM: forgets it */
+	plog_snapshot_maybe(l, len);
 	l->stats.appends++;
 	res->base_offset = base;
 	return 0;

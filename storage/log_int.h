@@ -89,6 +89,7 @@ struct plog {
 
 	struct wbuf_list pending;  /* appended, not yet in a chain */
 	uint64_t unwritten_bytes;  /* pending + in the chain */
+	uint64_t bytes_since_snapshot; /* appended since the last producer snapshot */
 	/* The active segment's last partial page (its first size % 4096
 	 * bytes are valid) while no pending buffer holds it: the head the
 	 * next buffer starts with. */

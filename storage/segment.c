@@ -333,25 +333,21 @@ ssize_t segment_pread(const struct segment *s, void *buf, size_t n, int64_t pos)
 	return (ssize_t)done;
 }
 
-int segment_scan_headers(const struct segment *s, int64_t pos, int64_t end_pos,
-			 segment_batch_fn fn, void *arg, uint64_t *bytes_read)
-{
-	return segment_scan_headers_via(s, pos, end_pos, fn, arg, bytes_read, NULL, NULL);
-}
+/* The scan's reads: a window of cap bytes at a header, or just its page
+ * after a batch so large that a window would mostly hold its records. */
+#define SCAN_PAGE_BYTES 4096
 
-int segment_scan_headers_via(const struct segment *s, int64_t pos, int64_t end_pos,
-			     segment_batch_fn fn, void *arg, uint64_t *bytes_read,
-			     segment_pread_fn rd, void *rd_arg)
+static int scan_headers(const struct segment *s, int64_t pos, int64_t end_pos,
+			segment_batch_fn fn, void *arg, uint64_t *bytes_read,
+			segment_pread_fn rd, void *rd_arg, uint8_t *buf, size_t cap)
 {
-	/* A small read-ahead: for small batches one read covers many headers;
-	 * for large ones only each header's page is read. */
-	uint8_t buf[4096];
-	int64_t buf_pos = 0;
+	int64_t buf_pos = 0, last = 0;
 	size_t buf_len = 0;
 	while (pos + BATCH_HEADER_BYTES <= end_pos) {
 		if (pos < buf_pos || pos + BATCH_HEADER_BYTES > buf_pos + (int64_t)buf_len) {
-			int64_t want = end_pos - pos < (int64_t)sizeof(buf) ? end_pos - pos
-									  : (int64_t)sizeof(buf);
+			int64_t want = last > (int64_t)cap / 4 ? SCAN_PAGE_BYTES : (int64_t)cap;
+			if (want > end_pos - pos)
+				want = end_pos - pos;
 			ssize_t r = rd != NULL ? rd(rd_arg, s, buf, (size_t)want, pos)
 					       : segment_pread(s, buf, (size_t)want, pos);
 			if (r < 0)
@@ -370,8 +366,34 @@ int segment_scan_headers_via(const struct segment *s, int64_t pos, int64_t end_p
 		if (rc != 0)
 			return rc;
 		pos += size;
+		last = size;
 	}
 	return 0;
+}
+
+int segment_scan_headers(const struct segment *s, int64_t pos, int64_t end_pos,
+			 segment_batch_fn fn, void *arg, uint64_t *bytes_read)
+{
+	/* Long scans (recovery, producer-state replay, index rebuilds) read
+	 * big sequential windows: one read per many small batches, where a
+	 * page per header would be a disk read per batch. */
+	uint8_t *buf = malloc(SCAN_WINDOW_BYTES);
+	if (buf == NULL)
+		return -ENOMEM;
+	int rc = scan_headers(s, pos, end_pos, fn, arg, bytes_read, NULL, NULL, buf,
+			      SCAN_WINDOW_BYTES);
+	free(buf);
+	return rc;
+}
+
+int segment_scan_headers_via(const struct segment *s, int64_t pos, int64_t end_pos,
+			     segment_batch_fn fn, void *arg, uint64_t *bytes_read,
+			     segment_pread_fn rd, void *rd_arg)
+{
+	/* A lookup from an index entry: a page covers the few headers it
+	 * passes. */
+	uint8_t buf[SCAN_PAGE_BYTES];
+	return scan_headers(s, pos, end_pos, fn, arg, bytes_read, rd, rd_arg, buf, sizeof(buf));
 }
 
 /* "<20 digits><ext>" -> offset, or -1. */
