@@ -75,4 +75,21 @@
  * durable) can still start from the one before. */
 #define PRODUCER_SNAPSHOTS_KEPT 3
 
+/* Compaction (log_compact.c). The cleaner's offset map holds at most this
+ * share of its slots (Kafka's log.cleaner.io.buffer.load.factor is 0.9;
+ * linear probing wants a little more room to stay short). */
+#define COMPACT_MAP_LOAD_PCT 75
+
+/* The cleaner reads segments in chunks of this size (a larger batch is
+ * read on its own), and writes its output when this much is buffered. */
+#define COMPACT_IO_CHUNK_BYTES (256 * 1024)
+
+/* A gzip batch whose records inflate past this is kept whole rather than
+ * filtered (the cleaner's buffers stay bounded whatever a producer sent). */
+#define COMPACT_INFLATE_BYTES_MAX (64 * 1024 * 1024)
+
+/* Smallest offset map the cleaner accepts (log.cleaner.dedupe.buffer.size):
+ * it must hold the records of any one batch, and 1 MiB holds ~32 Ki keys. */
+#define COMPACT_MAP_BYTES_MIN (1024 * 1024)
+
 #endif

@@ -31,6 +31,9 @@
  *   <20-digit base offset>.log / .index / .timeindex   one segment
  *   <20-digit offset>.snapshot                         producer state
  *   .sluice_cleanshutdown                              clean close marker
+ *   cleaner-offset-checkpoint                          compaction's progress
+ *   <base>.{log,index,timeindex}.{cleaned,swap}        a compaction swap under
+ *                                                      way (compact.h)
  */
 #ifndef SLUICE_STORAGE_LOG_H
 #define SLUICE_STORAGE_LOG_H
@@ -69,6 +72,12 @@ struct log_config {
 				       * in steps of this (fallocate); 0: off */
 	int64_t retry_ms;             /* after ENOSPC, retry the write this much
 				       * later (log.write.retry.ms) */
+
+	/* Compaction (storage/compact.h): cleanup.policy includes compact. */
+	bool compact;
+	double min_cleanable_dirty_ratio; /* 0..1 (Kafka default 0.5) */
+	int64_t delete_retention_ms;      /* tombstones kept this long (86400000) */
+	int64_t min_compaction_lag_ms;    /* records younger are not cleaned (0) */
 };
 
 /* plog_append's answers besides 0 and the errors below. */
@@ -113,6 +122,12 @@ struct plog_stats {
 	uint64_t reads, read_bytes;
 	uint64_t write_retries;           /* chains written again after ENOSPC */
 	uint64_t preallocated_bytes;
+	/* Compaction (storage/compact.h). */
+	uint64_t compact_rounds;          /* rounds finished */
+	uint64_t segments_cleaned;        /* sealed segments read and rewritten */
+	uint64_t compact_bytes_before, compact_bytes_after; /* of those segments */
+	uint64_t compact_records_removed;
+	uint64_t compact_aborts;          /* rounds given up or failed */
 };
 
 /* Open the log in dir (created with its parents if absent) and recover it:

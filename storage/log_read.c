@@ -36,7 +36,7 @@ static int read_find(struct plog *l, struct segment *s, int64_t offset, struct f
 	int rc = segment_scan_headers(s, segment_index_lookup(s, offset), s->readable,
 				      find_batch_cb, f, &bytes_read);
 	l->stats.read_bytes += bytes_read;
-	return rc == 1 ? 0 : rc < 0 ? rc : -EIO;
+	return rc == 1 ? 0 : rc < 0 ? rc : -ENOENT;
 }
 
 /* Whole batches at the start of p[0..len): how many bytes they span. */
@@ -66,8 +66,14 @@ int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst, s
 	struct segment *s = plog_segment_for(l, offset);
 	struct find_batch f;
 	int rc = read_find(l, s, offset, &f);
+	/* Compaction leaves gaps: an offset past a sealed segment's last
+	 * batch is served from the next segment's first. */
+	while (rc == -ENOENT && s != plog_active(l) && s->end_offset > s->base_offset) {
+		s = plog_segment_for(l, s->end_offset);
+		rc = read_find(l, s, s->base_offset, &f);
+	}
 	if (rc != 0)
-		return rc;
+		return rc == -ENOENT ? -EIO : rc;
 	res->first_batch_bytes = f.bytes;
 	if ((size_t)f.bytes > dst_cap)
 		return 0;

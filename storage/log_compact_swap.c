@@ -1,0 +1,365 @@
+/*
+ * log_compact_swap: putting a cleaned segment in place of the segments it
+ * was made from, crash-safely, and the cleaner checkpoint file.
+ *
+ * The swap of a group whose first segment has base B (Kafka's names):
+ *   1. B.index.cleaned and B.timeindex.cleaned are written and synced, and
+ *      B.log.cleaned is synced (it was written during the round).
+ *   2. B.index.cleaned -> B.index.swap, B.timeindex.cleaned ->
+ *      B.timeindex.swap; directory fsync.
+ *   3. B.log.cleaned -> B.log.swap; directory fsync. THE COMMIT POINT: a
+ *      B.log.swap names a complete replacement for every segment whose base
+ *      lies in [B, the end offset of its last batch).
+ *   4. The group's other segments' files are removed.
+ *   5. B.index.swap -> B.index, B.timeindex.swap -> B.timeindex; fsync.
+ *   6. B.log.swap -> B.log (replacing the old one); fsync.
+ *   7. In memory, the group's segments are replaced by the cleaned one.
+ * Recovery (compact_recover_dir, before plog_open lists segments): every
+ * *.cleaned is removed (not committed); an index .swap without its
+ * B.log.swap is removed (not committed, or it would have been renamed
+ * before B.log.swap was); for each B.log.swap, steps 4 to 6 are done again
+ * (an index .swap already renamed is the new index, as step 5 comes before
+ * step 6). The cleaner keeps the last batch of every group (compact.h), so
+ * the end offset of B.log.swap's last batch is exactly where the group
+ * ended, and no segment after it is touched.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "storage/compact_int.h"
+#include "storage/slog.h"
+
+int compact_path(char *buf, size_t cap, const char *dir, int64_t base, const char *ext,
+		 const char *suffix)
+{
+	int n = snprintf(buf, cap, "%s/%020" PRId64 "%s%s", dir, base, ext, suffix);
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+static const char *const seg_exts[] = { ".log", ".index", ".timeindex" };
+
+void compact_out_discard(struct plog *l, struct compact_job *job)
+{
+	if (job->out == NULL)
+		return;
+	int64_t base = job->out->base_offset;
+	segment_free(job->out);
+	job->out = NULL;
+	for (size_t i = 0; i < 3; i++) {
+		char path[4096];
+		if (compact_path(path, sizeof(path), l->dir, base, seg_exts[i],
+				 COMPACT_CLEANED_SUFFIX) == 0)
+			unlink(path);
+	}
+}
+
+/* rename "<base><ext><from>" to "<base><ext><to>" in dir. ENOENT is
+ * reported as such (recovery tolerates it). */
+static int seg_rename(const char *dir, int64_t base, const char *ext, const char *from,
+		      const char *to)
+{
+	char a[4096], b[4096];
+	int rc = compact_path(a, sizeof(a), dir, base, ext, from);
+	if (rc == 0)
+		rc = compact_path(b, sizeof(b), dir, base, ext, to);
+	if (rc == 0 && rename(a, b) != 0)
+		rc = -errno;
+	return rc;
+}
+
+/* Write an index array to "<base><ext>.cleaned" and sync it. */
+static int index_file_write(const char *dir, int64_t base, const char *ext,
+			    const struct seg_index *ix)
+{
+	char path[4096];
+	int rc = compact_path(path, sizeof(path), dir, base, ext, COMPACT_CLEANED_SUFFIX);
+	if (rc != 0)
+		return rc;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	size_t bytes = (size_t)ix->n * ix->entry_bytes, done = 0;
+	while (rc == 0 && done < bytes) {
+		ssize_t w = pwrite(fd, ix->raw + done, bytes - done, (off_t)done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			rc = w < 0 ? -errno : -EIO;
+		else
+			done += (size_t)w;
+	}
+	if (rc == 0 && fdatasync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Steps 1 to 3: everything durable under its .swap names. */
+static int swap_commit(struct plog *l, struct compact_job *job)
+{
+	struct segment *out = job->out;
+	int64_t base = out->base_offset, mtime = 0;
+	for (uint32_t i = job->g_first; i < job->g_end; i++)
+		if (job->segs[i].mtime_ms > mtime)
+			mtime = job->segs[i].mtime_ms;
+	int rc = index_file_write(l->dir, base, ".index", &out->idx);
+	if (rc == 0)
+		rc = index_file_write(l->dir, base, ".timeindex", &out->tidx);
+	/* The cleaned segment is as old as the newest of its sources: the
+	 * delete horizon of later rounds reads it (Kafka does the same). */
+	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
+				  { .tv_sec = mtime / 1000, .tv_nsec = (mtime % 1000) * 1000000 } };
+	if (rc == 0 && futimens(out->log_fd, ts) != 0)
+		rc = -errno;
+	/* fsync, not fdatasync: the modification time must be durable too. */
+	if (rc == 0 && fsync(out->log_fd) != 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = seg_rename(l->dir, base, ".index", COMPACT_CLEANED_SUFFIX, COMPACT_SWAP_SUFFIX);
+	if (rc == 0)
+		rc = seg_rename(l->dir, base, ".timeindex", COMPACT_CLEANED_SUFFIX,
+				COMPACT_SWAP_SUFFIX);
+	if (rc == 0)
+		rc = plog_dir_fsync(l->dir);
+	if (rc == 0)
+		rc = seg_rename(l->dir, base, ".log", COMPACT_CLEANED_SUFFIX, COMPACT_SWAP_SUFFIX);
+	if (rc == 0)
+		rc = plog_dir_fsync(l->dir);
+	return rc;
+}
+
+/* Steps 4 to 6, at run time and at recovery: replace the segments in
+ * (base, end) by the committed B.log.swap. */
+static int swap_finish(const char *dir, int64_t base, const int64_t *bases, int n, int64_t end)
+{
+	int rc = 0;
+	for (int i = 0; i < n && rc == 0; i++)
+		if (bases[i] > base && bases[i] < end)
+			rc = segment_unlink(dir, bases[i]);
+	for (size_t i = 1; i < 3 && rc == 0; i++) {
+		rc = seg_rename(dir, base, seg_exts[i], COMPACT_SWAP_SUFFIX, "");
+		if (rc == -ENOENT)
+			rc = 0; /* renamed before the crash: already the new one */
+	}
+	if (rc == 0)
+		rc = plog_dir_fsync(dir);
+	if (rc == 0)
+		rc = seg_rename(dir, base, ".log", COMPACT_SWAP_SUFFIX, "");
+	if (rc == 0)
+		rc = plog_dir_fsync(dir);
+	return rc;
+}
+
+/* Step 7: the cleaned segment replaces the group's in l->segs. */
+static void swap_in_memory(struct plog *l, struct compact_job *job, uint32_t k)
+{
+	struct segment *out = job->out;
+	uint32_t cnt = job->g_end - job->g_first;
+	out->readable = out->size;
+	out->alloc_end = out->size;
+	out->created_ms = -1;
+	out->idx.flushed = out->idx.n;
+	out->tidx.flushed = out->tidx.n;
+	segment_shrink_indexes(out);
+	for (uint32_t i = 0; i < cnt; i++) {
+		sio_close(l->io, &l->segs[k + i]->wfile);
+		segment_free(l->segs[k + i]);
+	}
+	l->segs[k] = out;
+	memmove(&l->segs[k + 1], &l->segs[k + cnt], (l->n_segs - k - cnt) * sizeof(l->segs[0]));
+	l->n_segs -= cnt - 1;
+	l->n_sealed -= cnt - 1;
+	for (uint32_t i = job->g_first; i < job->g_end; i++)
+		job->segs[i].s = NULL;
+	job->out = NULL;
+}
+
+int compact_swap(struct plog *l, struct compact_job *job)
+{
+	int k = compact_job_locate(l, job, job->g_first);
+	if (k < 0)
+		return -ESTALE;
+	struct segment *out = job->out;
+	segment_seal_index(out);
+	out->end_offset = job->segs[job->g_end - 1].end;
+	int rc = swap_commit(l, job);
+	if (rc != 0)
+		return rc;
+	int n = (int)(job->g_end - job->g_first);
+	int64_t *bases = malloc(sizeof(*bases) * (size_t)n);
+	if (bases == NULL)
+		rc = -ENOMEM;
+	for (int i = 0; rc == 0 && i < n; i++)
+		bases[i] = job->segs[job->g_first + (uint32_t)i].base;
+	if (rc == 0)
+		rc = swap_finish(l->dir, out->base_offset, bases, n, out->end_offset);
+	free(bases);
+	if (rc != 0) {
+		/* Committed but not finished: the files are what recovery
+		 * expects, but no longer what the log has in memory. */
+		slog("compaction swap of %s at %" PRId64 " failed after its commit point: %s; the "
+		     "log goes offline until restarted", l->dir, out->base_offset, strerror(-rc));
+		plog_fail(l, rc);
+		return rc;
+	}
+	swap_in_memory(l, job, (uint32_t)k);
+	return 0;
+}
+
+/* ---- recovery ---- */
+
+static int end_cb(void *arg, const struct batch_hdr *h, int64_t pos, int64_t bytes)
+{
+	(void)pos;
+	(void)bytes;
+	*(int64_t *)arg = h->base_offset + h->last_offset_delta + 1;
+	return 0;
+}
+
+/* End offset of the last batch of "<base>.log.swap", or -errno. */
+static int64_t swap_end_offset(const char *dir, int64_t base)
+{
+	char path[4096];
+	int rc = compact_path(path, sizeof(path), dir, base, ".log", COMPACT_SWAP_SUFFIX);
+	if (rc != 0)
+		return rc;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	int64_t end = base;
+	if (fstat(fd, &st) != 0) {
+		rc = -errno;
+	} else {
+		/* Only the file descriptor of a segment is used by the scan. */
+		struct segment tmp = { .log_fd = fd, .base_offset = base };
+		uint64_t bytes_read = 0;
+		rc = segment_scan_headers(&tmp, 0, st.st_size, end_cb, &end, &bytes_read);
+	}
+	close(fd);
+	return rc != 0 ? rc : end;
+}
+
+/* "<20 digits><suffix>" -> its offset, or -1. */
+static int64_t name_offset(const char *name, const char *suffix)
+{
+	size_t len = strlen(name), sl = strlen(suffix);
+	if (len != SEGMENT_NAME_DIGITS + sl || strcmp(name + SEGMENT_NAME_DIGITS, suffix) != 0)
+		return -1;
+	int64_t v = 0;
+	for (int i = 0; i < SEGMENT_NAME_DIGITS; i++) {
+		if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (name[i] - '0');
+	}
+	return v;
+}
+
+static bool has_suffix(const char *name, const char *suffix)
+{
+	size_t len = strlen(name), sl = strlen(suffix);
+	return len > sl && strcmp(name + len - sl, suffix) == 0;
+}
+
+/* Remove the files of uncommitted swaps: *.cleaned, and index .swap files
+ * without their log's .swap. Returns how many .log.swap files there are. */
+static int recover_sweep(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return -errno;
+	int swaps = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		const char *nm = de->d_name;
+		int64_t b = -1;
+		if (has_suffix(nm, COMPACT_CLEANED_SUFFIX)) {
+			unlinkat(dirfd(d), nm, 0);
+			continue;
+		}
+		if (name_offset(nm, ".log" COMPACT_SWAP_SUFFIX) >= 0) {
+			swaps++;
+			continue;
+		}
+		if ((b = name_offset(nm, ".index" COMPACT_SWAP_SUFFIX)) < 0)
+			b = name_offset(nm, ".timeindex" COMPACT_SWAP_SUFFIX);
+		if (b < 0)
+			continue;
+		char path[4096];
+		struct stat st;
+		if (compact_path(path, sizeof(path), dir, b, ".log", COMPACT_SWAP_SUFFIX) == 0 &&
+		    stat(path, &st) != 0)
+			unlinkat(dirfd(d), nm, 0);
+	}
+	closedir(d);
+	return swaps;
+}
+
+int compact_recover_dir(const char *dir)
+{
+	int swaps = recover_sweep(dir);
+	if (swaps == -ENOENT)
+		return 0; /* a new log: plog_open creates the directory */
+	if (swaps <= 0)
+		return swaps;
+	int64_t *swap_bases = NULL, *bases = NULL;
+	int ns = segment_dir_offsets(dir, ".log" COMPACT_SWAP_SUFFIX, &swap_bases);
+	int n = ns >= 0 ? segment_dir_offsets(dir, ".log", &bases) : 0;
+	int rc = ns < 0 ? ns : n < 0 ? n : 0;
+	for (int i = 0; i < ns && rc == 0; i++) {
+		int64_t end = swap_end_offset(dir, swap_bases[i]);
+		if (end < 0) {
+			rc = (int)end;
+			break;
+		}
+		slog("%s: finishing the compaction swap of segment %" PRId64 " (up to offset %" PRId64
+		     ") interrupted by a crash", dir, swap_bases[i], end);
+		rc = swap_finish(dir, swap_bases[i], bases, n, end);
+	}
+	free(swap_bases);
+	free(bases);
+	return rc;
+}
+
+/* ---- checkpoint ---- */
+
+int64_t compact_checkpoint_load(const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/" COMPACT_CHECKPOINT_FILE, dir);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	long long v = -1;
+	if (fscanf(f, "%lld", &v) != 1 || v < 0)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+int compact_checkpoint_write(const char *dir, int64_t off)
+{
+	/* The .tmp name is one plog_open removes if a crash leaves it. */
+	char path[4096], tmp[4096];
+	snprintf(path, sizeof(path), "%s/" COMPACT_CHECKPOINT_FILE, dir);
+	snprintf(tmp, sizeof(tmp), "%s/" COMPACT_CHECKPOINT_FILE ".tmp", dir);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	char line[32];
+	int len = snprintf(line, sizeof(line), "%" PRId64 "\n", off);
+	int rc = write(fd, line, (size_t)len) == len ? 0 : -EIO;
+	if (rc == 0 && fdatasync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	return rc == 0 ? plog_dir_fsync(dir) : rc;
+}
