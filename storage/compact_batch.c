@@ -132,6 +132,8 @@ int compact_rec_next(struct compact_rec_iter *it, struct compact_rec *r)
 	r->offset_delta = (int32_t)od;
 	r->timestamp_delta = ts;
 	r->tombstone = vl < 0;
+	r->value = vl < 0 ? NULL : p;
+	r->value_len = vl < 0 ? 0 : (int32_t)vl;
 	r->raw = it->p;
 	r->raw_len = (size_t)(end - it->p);
 	it->p = end;

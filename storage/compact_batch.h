@@ -38,6 +38,8 @@ struct compact_rec {
 	const uint8_t *key;  /* NULL: no key (null) */
 	int32_t key_len;
 	bool tombstone;      /* null value */
+	const uint8_t *value; /* NULL for a tombstone */
+	int32_t value_len;
 	const uint8_t *raw;  /* the whole record, its length varint included */
 	size_t raw_len;
 };
