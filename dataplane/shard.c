@@ -21,6 +21,7 @@
 #include "node.h"
 #include "request.h"
 #include "say.h"
+#include "shard_compact.h"
 #include "shard.h"
 
 /* How long shutdown waits for in-flight writes to become durable. */
@@ -294,6 +295,7 @@ static void shard_stats_print(const struct shard *sh)
 		 (long long)sh->mem.limit, (unsigned long long)sh->mem.pauses,
 		 (unsigned long long)s->turns, (unsigned long long)s->sleeps,
 		 (unsigned long long)s->zc_sends, (unsigned long long)s->recv_nobufs);
+	shard_compact_stats_print(sh);
 }
 
 static void shard_stop(struct shard *sh)
@@ -441,6 +443,9 @@ int shard_init(struct shard *sh, int id, struct node *node)
 		if (sh->notify_x[i] == NULL)
 			return -ENOMEM;
 	}
+	rc = shard_compact_init(sh);
+	if (rc != 0)
+		return rc;
 	int owned = 0;
 	for (int i = 0; i < metadata_topic_count(node->md); i++) {
 		struct topic_state *ts;
@@ -593,9 +598,10 @@ static bool node_drained(struct shard *sh)
 static int64_t shard_wait_ms(struct shard *sh)
 {
 	int64_t wait = SHARD_IDLE_WAIT_MS;
-	int64_t deadlines[3] = { fetch_next_deadline_ms(sh), shard_next_sync_ms(sh),
-				 sh->accept_resume_ms > 0 ? sh->accept_resume_ms : -1 };
-	for (int i = 0; i < 3; i++) {
+	int64_t deadlines[4] = { fetch_next_deadline_ms(sh), shard_next_sync_ms(sh),
+				 sh->accept_resume_ms > 0 ? sh->accept_resume_ms : -1,
+				 shard_compact_deadline_ms(sh) };
+	for (int i = 0; i < 4; i++) {
 		if (deadlines[i] < 0)
 			continue;
 		int64_t d = deadlines[i] - sh->now_ms;
@@ -632,6 +638,7 @@ static void shard_turn_end(struct shard *sh)
 {
 	shard_flush_dirty(sh);
 	shard_flush_owed(sh);
+	shard_compact_turn(sh); /* after this turn's writes are queued */
 	fetch_recheck_all(sh, sh->fetch_recheck);
 	sh->fetch_recheck = false;
 	shard_notify_send(sh);
@@ -710,6 +717,7 @@ int shard_run(struct shard *sh)
 void shard_destroy(struct shard *sh)
 {
 	shard_topics_free(sh); /* logs give their buffers back to the pool */
+	shard_compact_destroy(sh);
 	if (sh->sio_ready)
 		sio_destroy(&sh->sio); /* unregisters the pool before it goes */
 	if (sh->wpool_ready)

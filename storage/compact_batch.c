@@ -250,14 +250,14 @@ int64_t compact_batch_filter(struct compact_codec *cc, const uint8_t *p, const s
 	}
 	if (rc != 0 || it.p != it.end)
 		return -EINVAL;
+	if (res->kept == 0 && !keep_empty)
+		return 0; /* an emptied batch, or one emptied by an earlier round */
 	if (res->removed == 0) {
 		res->unchanged = true;
 		memcpy(out, p, size);
 		return (int64_t)size;
 	}
 	if (res->kept == 0) {
-		if (!keep_empty)
-			return 0;
 		return batch_finish(out, p, h, (int16_t)(h->attributes & ~BATCH_ATTR_COMPRESSION_MASK),
 				    0, h->max_timestamp, 0);
 	}

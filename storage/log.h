@@ -208,7 +208,10 @@ const struct plog_stats *plog_stats(const struct plog *l);
 /* Copy whole batches, starting with the one containing offset, into dst:
  * up to max_bytes, but always the first batch even if it is larger
  * (KIP-74) as long as it fits dst_cap; never data at or past the HW; may
- * stop at a segment end (the client fetches again). offset == HW: len 0.
+ * stop at a segment end (the client fetches again), unless all it read
+ * there are batches emptied by compaction. Offsets
+ * may have gaps (compaction): an offset with no record left is served from
+ * the next batch after it. offset == HW: len 0.
  * offset < start or > HW: -ERANGE. First batch larger than dst_cap: 0 with
  * len 0, and first_batch_bytes says how much room it needs. The log's
  * sticky error if it is offline; -EIO (or another -errno) if the file

@@ -4,6 +4,7 @@
  * mark, i.e. at data whose write completed.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "storage/be.h"
@@ -52,6 +53,41 @@ static size_t whole_batches(const uint8_t *p, size_t len)
 	return used;
 }
 
+/* Do the whole batches in p[0..len) hold no record at all? */
+static bool batches_empty(const uint8_t *p, size_t len)
+{
+	for (size_t at = 0; at + BATCH_HEADER_BYTES <= len;
+	     at += BATCH_LOG_OVERHEAD + (int32_t)be32_load(p + at + 8))
+		if (be32_load(p + at + 57) != 0)
+			return false;
+	return true;
+}
+
+/* Compaction can leave a sealed segment holding nothing but emptied
+ * batches (compact.h keeps the last one of each group): when a read of
+ * such a segment ends at its end, it goes on into the next segments, since
+ * a response without a record stalls consumers (librdkafka takes it for a
+ * message too large to fetch). Otherwise a read stops at a segment's end. */
+static int plog_read_more(struct plog *l, struct segment *s, int64_t pos, int64_t limit,
+			  uint8_t *dst, struct plog_read_result *res)
+{
+	while (s != plog_active(l) && pos == s->readable && (int64_t)res->len < limit &&
+	       s->end_offset > s->base_offset && batches_empty(dst, res->len)) {
+		s = plog_segment_for(l, s->end_offset);
+		int64_t want = limit - (int64_t)res->len;
+		if (want > s->readable)
+			want = s->readable;
+		ssize_t r = want > 0 ? segment_pread(s, dst + res->len, (size_t)want, 0) : 0;
+		if (r <= 0)
+			break; /* what was read so far is a whole answer */
+		l->stats.read_bytes += (uint64_t)r;
+		size_t n = whole_batches(dst + res->len, (size_t)r);
+		res->len += n;
+		pos = (int64_t)n;
+	}
+	return 0;
+}
+
 int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst, size_t dst_cap,
 	      struct plog_read_result *res)
 {
@@ -78,11 +114,10 @@ int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst, s
 	if ((size_t)f.bytes > dst_cap)
 		return 0;
 	/* KIP-74: the first batch whole even past max_bytes. */
-	int64_t want = max_bytes > f.bytes ? max_bytes : f.bytes;
-	if (want > s->readable - f.pos)
-		want = s->readable - f.pos;
-	if (want > (int64_t)dst_cap)
-		want = (int64_t)dst_cap;
+	int64_t limit = max_bytes > f.bytes ? max_bytes : f.bytes;
+	if (limit > (int64_t)dst_cap)
+		limit = (int64_t)dst_cap;
+	int64_t want = limit < s->readable - f.pos ? limit : s->readable - f.pos;
 	ssize_t r = segment_pread(s, dst, (size_t)want, f.pos);
 	if (r < 0)
 		return (int)r;
@@ -91,7 +126,7 @@ int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst, s
 	res->len = whole_batches(dst, (size_t)r);
 	l->stats.reads++;
 	l->stats.read_bytes += (uint64_t)r;
-	return 0;
+	return plog_read_more(l, s, f.pos + (int64_t)res->len, limit, dst, res);
 }
 
 /* The first record with timestamp >= ts in the batch at f (uncompressed:
