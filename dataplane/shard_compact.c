@@ -22,6 +22,7 @@ struct shard_compact {
 	int64_t tokens;          /* bytes the rate limit allows now */
 	int64_t tokens_us;       /* sh->now_us of the last refill */
 	bool failed;             /* the map could not be had: say it once */
+	bool waiting;            /* the round waits for its fsyncs' completions */
 	uint64_t steps, io_bytes, rounds, throttled;
 };
 
@@ -148,10 +149,15 @@ void shard_compact_turn(struct shard *sh)
 		return;
 	}
 	uint64_t io = 0;
-	int rc = cleaner_step(sc->c, p->log, wall_ms(), &io);
-	sc->steps++;
-	sc->io_bytes += io;
-	sc->tokens -= (int64_t)io;
+	int rc = 1;
+	if (!plog_compact_io_pending(p->log)) {
+		rc = cleaner_step(sc->c, p->log, wall_ms(), &io);
+		sc->steps++;
+		sc->io_bytes += io;
+		sc->tokens -= (int64_t)io;
+	}
+	/* Its completion wakes the loop: no need to come back before. */
+	sc->waiting = rc == 1 && plog_compact_io_pending(p->log);
 	if (rc == 1)
 		return;
 	sc->active = false;
@@ -172,6 +178,8 @@ int64_t shard_compact_deadline_ms(const struct shard *sh)
 		return -1;
 	if (!sc->active)
 		return sc->next_scan_ms;
+	if (sc->waiting)
+		return -1;
 	int64_t rate = sh->cfg->log_cleaner_io_max_bytes_per_second;
 	if (rate <= 0 || sc->tokens > 0)
 		return sh->now_ms;

@@ -10,7 +10,9 @@
  * log.cleaner.slice.bytes of segment read (and the cleaned bytes written),
  * or one swap, and no more than log.cleaner.io.max.bytes.per.second allow.
  * The turn's produce and fetch work always comes first; a loop that has
- * nothing else to do does not sleep while a step is due.
+ * nothing else to do does not sleep while a step is due. The fsyncs of a
+ * swap and of the checkpoint go on the shard's ring: the round waits for
+ * their completions without the loop spinning or blocking.
  *
  * The offset map (log.cleaner.dedupe.buffer.size) is allocated the first
  * time the shard has a log to clean, and charged to the shard's memory

@@ -45,8 +45,10 @@
  * them) or the log offline gives up, removing its files.
  *
  * Threading: a cleaner belongs to one shard thread, and cleans the logs of
- * that shard, one round at a time. Every call blocks on synchronous file
- * I/O, bounded per call (see cleaner_step).
+ * that shard, one round at a time. Reads and writes are synchronous and
+ * bounded per call (see cleaner_step); fsyncs are queued on the log's ring
+ * (its sio's ring, or the last ring given to plog_flush; done on the spot
+ * when the log has none), whose completions the caller dispatches.
  */
 #ifndef SLUICE_STORAGE_COMPACT_H
 #define SLUICE_STORAGE_COMPACT_H
@@ -91,15 +93,28 @@ bool plog_compact_plan(struct plog *l, int64_t now_ms, struct plog_cleanable *ou
 /* A round of cleaning on l is under way. */
 bool plog_compact_busy(const struct plog *l);
 
+/* The round waits for fsyncs it queued on the log's ring (its sio's, as
+ * plog_flush's writes): stepping does nothing until their completions
+ * are dispatched, so the caller need not come back before then. */
+bool plog_compact_io_pending(const struct plog *l);
+
+/* The round is replacing segments (a swap is under way): whoever else
+ * removes segments (retention) leaves the log alone meanwhile. */
+bool plog_compact_swapping(const struct plog *l);
+
 /* Do one slice of cleaning on l: start a round when none is under way and
  * l is due, then go on with it, reading at most cfg.slice_bytes of
  * segments (at least one batch) and writing what they become; a swap
- * (fsyncs and renames of one group's files) is a step of its own.
+ * (renames, removals and fsyncs of one group's files) takes steps of its
+ * own.
  * Returns 1 when the round goes on (call again), 0 when it finished, was
  * not due or gave up because its segments went away, or a -errno when it
  * failed (the round is abandoned and its files removed; the log is as it
- * was). *io_bytes: the bytes read and written, for the caller's rate
- * limit. Blocks: synchronous pread/pwrite of one slice, or one swap. */
+ * was, or offline if the failure came after a swap's commit point).
+ * *io_bytes: the bytes read and written, for the caller's rate limit.
+ * Blocks: synchronous pread/pwrite of one slice, or the renames, unlinks
+ * and small writes of one stage of a swap; queues fsyncs (see
+ * plog_compact_io_pending). */
 int cleaner_step(struct cleaner *c, struct plog *l, int64_t now_ms, uint64_t *io_bytes);
 
 /* Give up l's round (if any), removing its files. */

@@ -25,6 +25,30 @@ struct cleaner {
 	size_t olen, ocap;
 };
 
+/* The fsyncs of a swap and of the checkpoint go on the log's ring, so the
+ * shard never blocks on them: the round waits for their completions. The
+ * ops outlive a round that is given up meanwhile (job NULL: the last
+ * completion frees them). */
+#define COMPACT_IO_OPS 4
+
+struct compact_job;
+
+struct compact_io;
+
+struct compact_io_op {
+	struct uring_op op;
+	struct compact_io *io;
+};
+
+struct compact_io {
+	struct compact_io_op ops[COMPACT_IO_OPS];
+	bool busy[COMPACT_IO_OPS]; /* in flight */
+	int fds[COMPACT_IO_OPS];   /* closed when the op completes, or -1 */
+	struct compact_job *job;
+	int inflight;
+	int err;                   /* first failure */
+};
+
 enum compact_phase {
 	CJ_CLEAR,  /* emptying the offset map */
 	CJ_MAP,    /* mapping the dirty section's keys */
@@ -58,8 +82,15 @@ struct compact_job {
 	struct segment *out;       /* its cleaned segment (log_fd: .log.cleaned) */
 	int64_t out_written;       /* bytes of out written to the file */
 	int64_t g_in_bytes;        /* bytes of the group's segments */
+	int64_t g_out_bytes;       /* bytes of its cleaned segment */
 	uint64_t g_removed;        /* records dropped from the group */
 	bool g_changed;            /* some batch was not copied as it was */
+	int stage;                 /* within CJ_SWAP and CJ_FINISH */
+	bool committed;            /* the group's .log.swap is durable */
+	int64_t free_seg;          /* swap step 5: the old segment being
+				    * emptied (-1: none held) */
+	int64_t free_budget;       /* bytes it frees per step */
+	struct compact_io *io;
 	int64_t started_us;
 	/* round totals */
 	uint32_t groups_swapped, segs_replaced;
@@ -73,17 +104,26 @@ struct compact_job {
 int compact_job_locate(const struct plog *l, const struct compact_job *job, uint32_t from);
 
 /* log_compact_swap.c */
-/* Put job's finished group (out) in place of its segments in l. 0 or
- * -errno (the log is unchanged unless the commit point was passed, which
- * takes the log offline on a later failure: its files and memory would
- * disagree). */
-int compact_swap(struct plog *l, struct compact_job *job);
+/* One stage of putting job's finished group (out) in place of its
+ * segments in l: 1 when there is more, 0 when done (phase CJ_GROUP next),
+ * or -errno. A failure before the commit point leaves the log as it was;
+ * after it, the log goes offline (its files and memory would disagree
+ * until recovery finishes the swap). */
+int compact_swap_step(struct plog *l, struct compact_job *job);
+/* The same for the checkpoint at the end of a round: 1, 0 (written), or
+ * -errno. */
+int compact_checkpoint_step(struct plog *l, struct compact_job *job);
+/* Queue an fsync of fd on the log's ring (close it when done if own), or
+ * do it now when the log has no ring. 0 or -errno. */
+int compact_io_fsync(struct plog *l, struct compact_job *job, int fd, bool own);
+/* Free the job's ops, or leave them to their completions. */
+void compact_io_release(struct compact_job *job);
+/* Close and free the segments a swap replaced (held for step 5). */
+void compact_job_free_replaced(struct compact_job *job);
 /* Remove the group's .cleaned files. */
 void compact_out_discard(struct plog *l, struct compact_job *job);
 /* "<dir>/<20-digit base><ext><suffix>" into buf: 0 or -ENAMETOOLONG. */
 int compact_path(char *buf, size_t cap, const char *dir, int64_t base, const char *ext,
 		 const char *suffix);
-/* Make off the cleaner checkpoint, durably. 0 or -errno. */
-int compact_checkpoint_write(const char *dir, int64_t off);
 
 #endif

@@ -88,6 +88,14 @@
  * filtered (the cleaner's buffers stay bounded whatever a producer sent). */
 #define COMPACT_INFLATE_BYTES_MAX (64 * 1024 * 1024)
 
+/* After a compaction swap, the replaced segments' files are shrunk by this
+ * many slices (log.cleaner.slice.bytes) per cleaner step before they are
+ * removed: ext4 frees a file's blocks when its last reference goes, about
+ * 0.25-1 ms per MiB on the benchmark machine, so a 1 GiB segment removed
+ * at once would stall the thread for a quarter of a second or more; 4 x
+ * 256 KiB is about a millisecond a step. */
+#define COMPACT_FREE_SLICES_PER_STEP 4
+
 /* Smallest offset map the cleaner accepts (log.cleaner.dedupe.buffer.size):
  * it must hold the records of any one batch, and 1 MiB holds ~32 Ki keys. */
 #define COMPACT_MAP_BYTES_MIN (1024 * 1024)

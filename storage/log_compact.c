@@ -6,9 +6,8 @@
  *
  * Reads and writes are synchronous and buffered (the cleaner is a reader
  * of sealed, already durable files, and its output is synced once per
- * group at the swap). Each step reads at most a slice; written output
- * gets its writeback started at once (sync_file_range), so the fsync at
- * the swap finds little left to do.
+ * group at the swap). Each step reads at most a slice. The fsyncs (swap,
+ * checkpoint) go on the log's ring and the round waits for them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +79,16 @@ bool plog_compact_busy(const struct plog *l)
 	return l->cjob != NULL;
 }
 
+bool plog_compact_io_pending(const struct plog *l)
+{
+	return l->cjob != NULL && l->cjob->io != NULL && l->cjob->io->inflight > 0;
+}
+
+bool plog_compact_swapping(const struct plog *l)
+{
+	return l->cjob != NULL && l->cjob->phase == CJ_SWAP;
+}
+
 static int64_t seg_mtime_ms(const struct segment *s)
 {
 	struct stat st;
@@ -141,6 +150,8 @@ void compact_job_free(struct plog *l)
 		return;
 	if (job->out != NULL)
 		compact_out_discard(l, job);
+	compact_job_free_replaced(job);
+	compact_io_release(job);
 	free(job->segs);
 	free(job);
 	l->cjob = NULL;
@@ -188,6 +199,8 @@ static int job_start(struct cleaner *c, struct plog *l, int64_t now_ms)
 			job->pos = segment_index_lookup(s, pc.first_dirty);
 		}
 	}
+	job->free_seg = -1;
+	job->free_budget = c->cfg.slice_bytes * COMPACT_FREE_SLICES_PER_STEP;
 	job->gen = ++c->gen;
 	job->started_us = monotonic_us();
 	compact_map_clear_begin(&c->map);
@@ -399,8 +412,8 @@ static int job_group(struct cleaner *c, struct plog *l, struct compact_job *job)
 	return 1;
 }
 
-/* Write the buffered output, and start its writeback now so that the
- * fsync at the swap does not meet a whole segment of dirty pages. */
+/* Write the buffered output (to the page cache: the swap fsyncs it on the
+ * ring, off this thread). */
 static int out_flush(struct cleaner *c, struct compact_job *job, uint64_t *io)
 {
 	size_t done = 0;
@@ -413,9 +426,6 @@ static int out_flush(struct cleaner *c, struct compact_job *job, uint64_t *io)
 			return w < 0 ? -errno : -EIO;
 		done += (size_t)w;
 	}
-	if (c->olen > 0)
-		sync_file_range(job->out->log_fd, job->out_written, (off_t)c->olen,
-				SYNC_FILE_RANGE_WRITE);
 	job->out_written += (int64_t)c->olen;
 	*io += c->olen;
 	c->olen = 0;
@@ -533,28 +543,28 @@ static int job_clean(struct cleaner *c, struct plog *l, struct compact_job *job,
 		return rc;
 	if (frc != 0)
 		return frc;
-	if (job->cur == job->g_end)
+	if (job->cur == job->g_end) {
+		job->g_out_bytes = job->out->size;
 		job->phase = CJ_SWAP;
+	}
 	return 1;
 }
 
 static int job_swap(struct cleaner *c, struct plog *l, struct compact_job *job)
 {
 	(void)c;
-	struct segment *out = job->out;
-	int64_t after = out->size;
-	/* One segment with nothing to drop: rewriting it gains nothing. */
-	if (!job->g_changed && job->g_end - job->g_first == 1) {
-		compact_out_discard(l, job);
-	} else {
-		int rc = compact_swap(l, job);
+	if (job->g_changed || job->g_end - job->g_first > 1) {
+		int rc = compact_swap_step(l, job);
 		if (rc != 0)
-			return rc;
+			return rc; /* 1: a stage is under way */
 		job->groups_swapped++;
 		job->segs_replaced += job->g_end - job->g_first;
+	} else {
+		/* One segment with nothing to drop: rewriting it gains nothing. */
+		compact_out_discard(l, job);
 	}
 	job->bytes_before += (uint64_t)job->g_in_bytes;
-	job->bytes_after += (uint64_t)after;
+	job->bytes_after += (uint64_t)job->g_out_bytes;
 	job->records_removed += job->g_removed;
 	job->cur = job->g_end;
 	job->phase = CJ_GROUP;
@@ -569,9 +579,9 @@ static const char *dir_name(const char *dir)
 
 static int job_finish(struct plog *l, struct compact_job *job)
 {
-	int rc = compact_checkpoint_write(l->dir, job->map_end);
+	int rc = compact_checkpoint_step(l, job);
 	if (rc != 0)
-		return rc;
+		return rc; /* 1: its fsyncs are under way */
 	l->cleaner_checkpoint = job->map_end;
 	l->stats.compact_rounds++;
 	l->stats.segments_cleaned += job->n_clean;
@@ -594,8 +604,10 @@ static uint32_t job_first_needed(const struct compact_job *job)
 {
 	switch (job->phase) {
 	case CJ_CLEAN:
-	case CJ_SWAP:
 		return job->g_first;
+	case CJ_SWAP:
+		/* Once in memory (stage 4 on) the group is one new segment. */
+		return job->stage > 3 ? job->g_end : job->g_first;
 	case CJ_CLEAR:
 		return 0;
 	default:
@@ -606,6 +618,16 @@ static uint32_t job_first_needed(const struct compact_job *job)
 static int job_step(struct cleaner *c, struct plog *l, struct compact_job *job, uint64_t *io)
 {
 	int64_t budget = c->cfg.slice_bytes;
+	/* Waiting for the fsyncs of a swap or of the checkpoint. */
+	if (job->io != NULL && job->io->inflight > 0)
+		return 1;
+	if (job->io != NULL && job->io->err != 0) {
+		int err = job->io->err;
+		job->io->err = 0;
+		if (job->committed)
+			plog_fail(l, err); /* see compact_swap_step */
+		return err;
+	}
 	switch (job->phase) {
 	case CJ_CLEAR:
 		if (compact_map_clear_step(&c->map, (size_t)budget))

@@ -86,14 +86,16 @@ run() { # label, extra broker args...
   t0=$(date +%s.%N)
   lat=$($cmd_lat | tail -1)
   # The round's log line says how long it took; wait for it (or give up).
-  for _ in $(seq 600); do grep -q "compaction of big-0" "$log" && break; sleep 0.5; done
+  if [ "$label" != "cleaner off" ]; then
+    for _ in $(seq 600); do grep -q "compaction of big-0" "$log" && break; sleep 0.5; done
+  fi
   stop_broker
   cl=$(grep -m1 "compaction of big-0" "$log" || true)
   ms=$(sed -n 's/.*, \([0-9]*\) ms$/\1/p' <<<"$cl")
   local during="-"
   if [ -n "$ms" ]; then
-    during="$(/usr/bin/python3 -c "print('%.1f s round, %s' % ($ms/1000, '%s'))" \
-      "$(sed -n 's/.*, \([0-9]* -> [0-9]* bytes\).*/\1/p' <<<"$cl")")"
+    during="$(/usr/bin/python3 -c 'import sys; print("%.1f s, %s" % (int(sys.argv[1]) / 1000, sys.argv[2]))' \
+      "$ms" "$(sed -n 's/.*, \([0-9]* -> [0-9]* bytes\).*/\1/p' <<<"$cl")")"
   fi
   rows+=("| $label | $(field "$lat" 'produce["latency_us"]["p50"]') / $(field "$lat" 'produce["latency_us"]["p99"]') / $(field "$lat" 'produce["latency_us"]["p999"]') / $(field "$lat" 'produce["latency_us"]["max"]') | $during |")
 }
