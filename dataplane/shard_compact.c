@@ -191,8 +191,9 @@ void shard_compact_stats_print(const struct shard *sh)
 	const struct shard_compact *sc = sh->compact;
 	if (sc == NULL || sc->steps == 0)
 		return;
-	say_info("shard %d cleaner: rounds=%llu steps=%llu io_bytes=%llu throttled=%llu "
-		 "memory=%lld", sh->id, (unsigned long long)sc->rounds,
-		 (unsigned long long)sc->steps, (unsigned long long)sc->io_bytes,
-		 (unsigned long long)sc->throttled, (long long)sc->charged);
+	say_info("shard %d cleaner: rounds=%llu steps=%llu step_us_max=%lld io_bytes=%llu "
+		 "throttled=%llu memory=%lld", sh->id, (unsigned long long)sc->rounds,
+		 (unsigned long long)sc->steps, (long long)cleaner_step_us_max(sc->c),
+		 (unsigned long long)sc->io_bytes, (unsigned long long)sc->throttled,
+		 (long long)sc->charged);
 }

@@ -83,6 +83,10 @@ void cleaner_free(struct cleaner *c);
 /* Memory the cleaner holds (its map and buffers). */
 size_t cleaner_memory_bytes(const struct cleaner *c);
 
+/* The longest time one cleaner_step took, in microseconds: how long a
+ * shard's loop was held by its cleaner at worst. */
+int64_t cleaner_step_us_max(const struct cleaner *c);
+
 /* Is l due a cleaning at now_ms (wall clock, as record timestamps and file
  * times are)? True when it is compacted, online, and its dirty section is
  * non-empty and at least min_cleanable_dirty_ratio of it; *out says what

@@ -18,6 +18,7 @@ struct cleaner {
 	struct cleaner_config cfg;
 	struct compact_map map;
 	uint64_t gen;              /* rounds started: which one the map is for */
+	int64_t step_us_max;       /* the longest cleaner_step so far */
 	struct compact_codec codec;
 	uint8_t *rbuf;             /* segment bytes read */
 	size_t rcap;

@@ -74,6 +74,11 @@ size_t cleaner_memory_bytes(const struct cleaner *c)
 	return compact_map_bytes(&c->map) + c->rcap + c->ocap + c->codec.plain_cap;
 }
 
+int64_t cleaner_step_us_max(const struct cleaner *c)
+{
+	return c->step_us_max;
+}
+
 bool plog_compact_busy(const struct plog *l)
 {
 	return l->cjob != NULL;
@@ -663,7 +668,11 @@ int cleaner_step(struct cleaner *c, struct plog *l, int64_t now_ms, uint64_t *io
 		plog_compact_abort(l);
 		return 0;
 	}
+	int64_t t0 = monotonic_us();
 	int rc = job_step(c, l, job, io_bytes);
+	int64_t dt = monotonic_us() - t0;
+	if (dt > c->step_us_max)
+		c->step_us_max = dt;
 	if (rc < 0) {
 		slog("compaction of %s failed: %s", dir_name(l->dir), strerror(-rc));
 		plog_compact_abort(l);
