@@ -801,14 +801,16 @@ static void crash_at_each_swap_step(void **state)
 		const char *what;
 		const char *log_suffix;   /* where the cleaned .log is, or NULL */
 		const char *idx_suffix;   /* where the cleaned indexes are, or NULL */
+		bool old_emptied;         /* the group's old .log files shrunk to 0 */
 		bool old_removed;         /* old segments after the first already gone */
 		bool committed;
 	} steps[] = {
-		{ "cleaned files only", ".cleaned", ".cleaned", false, false },
-		{ "indexes renamed to .swap", ".cleaned", ".swap", false, false },
-		{ "log renamed to .swap (commit)", ".swap", ".swap", false, true },
-		{ "old segments removed", ".swap", ".swap", true, true },
-		{ "indexes in place", ".swap", "", true, true },
+		{ "cleaned files only", ".cleaned", ".cleaned", false, false, false },
+		{ "indexes renamed to .swap", ".cleaned", ".swap", false, false, false },
+		{ "log renamed to .swap (commit)", ".swap", ".swap", false, false, true },
+		{ "old segments emptied", ".swap", ".swap", true, false, true },
+		{ "old segments removed", ".swap", ".swap", true, true, true },
+		{ "indexes in place", ".swap", "", true, true, true },
 	};
 	/* A committed swap of the first group: done's records below its end,
 	 * orig's after it (the later groups' swaps never happened). */
@@ -825,6 +827,13 @@ static void crash_at_each_swap_step(void **state)
 		copy_dir(orig, crash);
 		plant(done, crash, 0, steps[s].log_suffix, true, false);
 		plant(done, crash, 0, steps[s].idx_suffix, false, true);
+		if (steps[s].old_emptied) {
+			for (int i = 0; i < on && ob[i] < group_end; i++) {
+				char p[4400];
+				seg_file(p, sizeof(p), crash, ob[i], ".log", "");
+				assert_int_equal(truncate(p, 0), 0);
+			}
+		}
 		if (steps[s].old_removed) {
 			for (int i = 1; i < on && ob[i] < group_end; i++) {
 				char p[4400];
