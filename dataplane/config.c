@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "storage/limits.h"
 #include "storage/sio.h"
 #include "limits.h"
 
@@ -112,6 +113,20 @@ static const struct config_entry config_table[] = {
 	{ "log.direct.io", CT_BOOL, F(log_direct_io), "true", 0, 0,
 	  "write segments with O_DIRECT (filesystems that refuse it get buffered writes and a "
 	  "warning)" },
+	{ "log.cleaner.enable", CT_BOOL, F(log_cleaner_enable), "true", 0, 0,
+	  "compact the partitions of cleanup.policy=compact topics in the background" },
+	{ "log.cleaner.backoff.ms", CT_INT64, F(log_cleaner_backoff_ms), "15000", 1, 86400000,
+	  "how long a shard's cleaner waits before looking again when no log was due" },
+	{ "log.cleaner.dedupe.buffer.size", CT_INT64, F(log_cleaner_dedupe_buffer_size), "16777216",
+	  COMPACT_MAP_BYTES_MIN, INT32_MAX,
+	  "per shard: memory of the cleaner's key -> offset map (24 bytes a key; allocated when the "
+	  "shard first cleans a log, and counted in memory.per.shard.bytes); a round maps at most "
+	  "75% of it and cleans the rest in later rounds" },
+	{ "log.cleaner.io.max.bytes.per.second", CT_INT64, F(log_cleaner_io_max_bytes_per_second),
+	  "0", 0, INT64_MAX, "per shard: bytes the cleaner may read and write per second (0: no limit)" },
+	{ "log.cleaner.slice.bytes", CT_INT64, F(log_cleaner_slice_bytes), "262144", 4096, 256 << 20,
+	  "the cleaner's work in one loop turn: segment bytes read (and what they become written), "
+	  "so a produce waits behind at most this much of it" },
 	{ "storage.faults", CT_STRING, F(storage_faults), "", 0, 0,
 	  "TESTS ONLY: make storage operations fail, rules EFFECT:OP[:file=..][:after=N]"
 	  "[:count=N][:while=PATH] separated by ';' (EFFECT eio|enospc|short|torn|einval, OP "

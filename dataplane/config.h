@@ -62,6 +62,12 @@ struct broker_config {
 	int32_t read_concurrency_max;  /* per shard: fetch reads at the disk at once */
 	int64_t log_write_retry_ms;    /* after ENOSPC */
 	bool log_direct_io;            /* O_DIRECT writes where the filesystem allows */
+	/* Compaction (dataplane/shard_compact.c, storage/compact.h). */
+	bool log_cleaner_enable;
+	int64_t log_cleaner_backoff_ms;          /* between looks for a dirty log */
+	int64_t log_cleaner_dedupe_buffer_size;  /* offset map bytes, per shard */
+	int64_t log_cleaner_io_max_bytes_per_second; /* per shard; 0: no limit */
+	int64_t log_cleaner_slice_bytes;         /* cleaner work per loop turn */
 	char storage_faults[512];      /* fault injection rules (tests) */
 	char log_level[16];
 };

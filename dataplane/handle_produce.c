@@ -23,6 +23,7 @@
 #include "say.h"
 #include "shard.h"
 #include "storage/batch.h"
+#include "storage/compact_batch.h"
 #include "xcall.h"
 
 typedef struct kafka_ProduceResponse_TopicProduceResponse pr_topic;
@@ -169,6 +170,13 @@ static int16_t produce_validate(struct partition *p, struct kbytes records, stru
 		return KAFKA_INVALID_RECORD;
 	if (n > p->topic->meta->max_message_bytes)
 		return KAFKA_MESSAGE_TOO_LARGE;
+	/* As Kafka's LogValidator.validateKey: a compacted log keeps records
+	 * by key, so one without is refused. Batches in a codec Sluice cannot
+	 * decode (snappy, lz4, zstd) are let through unseen; the cleaner keeps
+	 * them whole. A gzip batch is inflated for this (the one allocation
+	 * on this path, for compacted topics only). */
+	if (p->topic->meta->cleanup_compact && compact_batch_all_keyed(records.ptr, h) == 0)
+		return KAFKA_INVALID_RECORD;
 	return KAFKA_NONE;
 }
 

@@ -45,6 +45,11 @@ struct topic {
 	int64_t retention_ms;
 	int64_t retention_bytes;
 	bool log_append_time; /* message.timestamp.type=LogAppendTime */
+	/* Compaction: cleanup.policy includes compact, and its settings. */
+	bool cleanup_compact;
+	double min_cleanable_dirty_ratio;
+	int64_t delete_retention_ms;
+	int64_t min_compaction_lag_ms;
 };
 
 struct metadata;

@@ -224,6 +224,17 @@ static int64_t topic_config_int(const struct topic *t, const char *key, int64_t 
 	return v != NULL ? strtoll(v, NULL, 10) : def;
 }
 
+/* Compaction settings, with Kafka's topic defaults. */
+static void topic_resolve_compaction(struct topic *t)
+{
+	const char *policy = topic_config_get(t, "cleanup.policy");
+	t->cleanup_compact = policy != NULL && strstr(policy, "compact") != NULL;
+	const char *ratio = topic_config_get(t, "min.cleanable.dirty.ratio");
+	t->min_cleanable_dirty_ratio = ratio != NULL ? strtod(ratio, NULL) : 0.5;
+	t->delete_retention_ms = topic_config_int(t, "delete.retention.ms", 86400000);
+	t->min_compaction_lag_ms = topic_config_int(t, "min.compaction.lag.ms", 0);
+}
+
 static void topic_resolve(struct topic *t, const struct broker_config *bc)
 {
 	t->segment_bytes = topic_config_int(t, "segment.bytes", bc->log_segment_bytes);
@@ -235,6 +246,7 @@ static void topic_resolve(struct topic *t, const struct broker_config *bc)
 	t->retention_bytes = topic_config_int(t, "retention.bytes", bc->log_retention_bytes);
 	const char *tt = topic_config_get(t, "message.timestamp.type");
 	t->log_append_time = tt != NULL && strcmp(tt, "LogAppendTime") == 0;
+	topic_resolve_compaction(t);
 }
 
 /* Write the whole state to a temporary file, sync it, rename it over the

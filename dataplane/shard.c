@@ -21,6 +21,7 @@
 #include "node.h"
 #include "request.h"
 #include "say.h"
+#include "shard_compact.h"
 #include "shard.h"
 #include "storage/limits.h"
 
@@ -304,6 +305,7 @@ static void shard_stats_print(struct shard *sh)
 		 (unsigned long long)sh->sio.stats.faults_injected,
 		 (long long)s->turn_max_us);
 	sh->stats.turn_max_us = 0; /* the longest since the last print */
+	shard_compact_stats_print(sh);
 }
 
 static void shard_stop(struct shard *sh)
@@ -452,6 +454,9 @@ int shard_init(struct shard *sh, int id, struct node *node)
 		if (sh->notify_x[i] == NULL)
 			return -ENOMEM;
 	}
+	rc = shard_compact_init(sh);
+	if (rc != 0)
+		return rc;
 	int owned = 0;
 	for (int i = 0; i < metadata_topic_count(node->md); i++) {
 		struct topic_state *ts;
@@ -604,9 +609,10 @@ static bool node_drained(struct shard *sh)
 static int64_t shard_wait_ms(struct shard *sh)
 {
 	int64_t wait = SHARD_IDLE_WAIT_MS;
-	int64_t deadlines[3] = { fetch_next_deadline_ms(sh), shard_next_sync_ms(sh),
-				 sh->accept_resume_ms > 0 ? sh->accept_resume_ms : -1 };
-	for (int i = 0; i < 3; i++) {
+	int64_t deadlines[4] = { fetch_next_deadline_ms(sh), shard_next_sync_ms(sh),
+				 sh->accept_resume_ms > 0 ? sh->accept_resume_ms : -1,
+				 shard_compact_deadline_ms(sh) };
+	for (int i = 0; i < 4; i++) {
 		if (deadlines[i] < 0)
 			continue;
 		int64_t d = deadlines[i] - sh->now_ms;
@@ -643,6 +649,7 @@ static void shard_turn_end(struct shard *sh)
 {
 	shard_flush_dirty(sh);
 	shard_flush_owed(sh);
+	shard_compact_turn(sh); /* after this turn's writes are queued */
 	fetch_recheck_all(sh, sh->fetch_recheck);
 	sh->fetch_recheck = false;
 	shard_notify_send(sh);
@@ -727,6 +734,7 @@ int shard_run(struct shard *sh)
 void shard_destroy(struct shard *sh)
 {
 	shard_topics_free(sh); /* logs give their buffers back to the pool */
+	shard_compact_destroy(sh);
 	if (sh->sio_ready)
 		sio_destroy(&sh->sio); /* unregisters the pool before it goes */
 	if (sh->wpool_ready)

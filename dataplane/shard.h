@@ -219,6 +219,7 @@ struct shard {
 				 * registered buffers and files, faults) */
 	bool sio_ready;
 	int64_t oversize_charged;
+	struct shard_compact *compact; /* the log cleaner (shard_compact.h) */
 	struct net_shard net;
 };
 

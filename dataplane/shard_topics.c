@@ -108,6 +108,10 @@ static void topic_log_config(struct shard *sh, const struct topic *t, struct log
 	lc->pool = &sh->wpool;
 	lc->retention_ms = t->retention_ms;
 	lc->retention_bytes = t->retention_bytes;
+	lc->compact = t->cleanup_compact;
+	lc->min_cleanable_dirty_ratio = t->min_cleanable_dirty_ratio;
+	lc->delete_retention_ms = t->delete_retention_ms;
+	lc->min_compaction_lag_ms = t->min_compaction_lag_ms;
 }
 
 static void topic_state_free(struct topic_state *ts)

@@ -86,4 +86,29 @@
  * durable) can still start from the one before. */
 #define PRODUCER_SNAPSHOTS_KEPT 3
 
+/* Compaction (log_compact.c). The cleaner's offset map holds at most this
+ * share of its slots (Kafka's log.cleaner.io.buffer.load.factor is 0.9;
+ * linear probing wants a little more room to stay short). */
+#define COMPACT_MAP_LOAD_PCT 75
+
+/* The cleaner reads segments in chunks of this size (a larger batch is
+ * read on its own), and writes its output when this much is buffered. */
+#define COMPACT_IO_CHUNK_BYTES (256 * 1024)
+
+/* A gzip batch whose records inflate past this is kept whole rather than
+ * filtered (the cleaner's buffers stay bounded whatever a producer sent). */
+#define COMPACT_INFLATE_BYTES_MAX (64 * 1024 * 1024)
+
+/* After a compaction swap, the replaced segments' files are shrunk by this
+ * many slices (log.cleaner.slice.bytes) per cleaner step before they are
+ * removed: ext4 frees a file's blocks when its last reference goes, about
+ * 0.25-1 ms per MiB on the benchmark machine, so a 1 GiB segment removed
+ * at once would stall the thread for a quarter of a second or more; 4 x
+ * 256 KiB is about a millisecond a step. */
+#define COMPACT_FREE_SLICES_PER_STEP 4
+
+/* Smallest offset map the cleaner accepts (log.cleaner.dedupe.buffer.size):
+ * it must hold the records of any one batch, and 1 MiB holds ~32 Ki keys. */
+#define COMPACT_MAP_BYTES_MIN (1024 * 1024)
+
 #endif

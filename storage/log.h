@@ -41,6 +41,9 @@
  * segments, oldest first, by time (retention_ms), by size (retention_bytes)
  * or because they lie wholly below the start offset; the active segment,
  * and any segment whose seal is still in flight, is never deleted.
+ *   cleaner-offset-checkpoint                          compaction's progress
+ *   <base>.{log,index,timeindex}.{cleaned,swap}        a compaction swap under
+ *                                                      way (compact.h)
  */
 #ifndef SLUICE_STORAGE_LOG_H
 #define SLUICE_STORAGE_LOG_H
@@ -86,6 +89,12 @@ struct log_config {
 	int64_t retention_bytes;      /* Kafka retention.bytes: the oldest sealed
 				       * segment is deleted while the log without it
 				       * still holds this many bytes; -1: no limit */
+
+	/* Compaction (storage/compact.h): cleanup.policy includes compact. */
+	bool compact;
+	double min_cleanable_dirty_ratio; /* 0..1 (Kafka default 0.5) */
+	int64_t delete_retention_ms;      /* tombstones kept this long (86400000) */
+	int64_t min_compaction_lag_ms;    /* records younger are not cleaned (0) */
 };
 
 /* plog_append's answers besides 0 and the errors below. */
@@ -134,6 +143,12 @@ struct plog_stats {
 	uint64_t cold_reads;              /* of those, done (io_uring) */
 	uint64_t preallocated_bytes;
 	uint64_t segments_deleted, bytes_deleted; /* by retention or DeleteRecords */
+	/* Compaction (storage/compact.h). */
+	uint64_t compact_rounds;          /* rounds finished */
+	uint64_t segments_cleaned;        /* sealed segments read and rewritten */
+	uint64_t compact_bytes_before, compact_bytes_after; /* of those segments */
+	uint64_t compact_records_removed;
+	uint64_t compact_aborts;          /* rounds given up or failed */
 };
 
 /* Open the log in dir (created with its parents if absent) and recover it:
@@ -218,7 +233,10 @@ const struct plog_stats *plog_stats(const struct plog *l);
 /* Copy whole batches, starting with the one containing offset, into dst:
  * up to max_bytes, but always the first batch even if it is larger
  * (KIP-74) as long as it fits dst_cap; never data at or past the HW; may
- * stop at a segment end (the client fetches again). offset == HW: len 0.
+ * stop at a segment end (the client fetches again), unless all it read
+ * there are batches emptied by compaction. Offsets
+ * may have gaps (compaction): an offset with no record left is served from
+ * the next batch after it. offset == HW: len 0.
  * offset < start or > HW: -ERANGE. First batch larger than dst_cap: 0 with
  * len 0, and first_batch_bytes says how much room it needs. The log's
  * sticky error if it is offline; -EIO (or another -errno) if the file

@@ -8,6 +8,7 @@
  *   log_read.c     reads and timestamp lookups (synchronous pread)
  *   log_recover.c  plog_open: directory scan, segments, producer state
  *   log_retention.c  the start offset (DeleteRecords, its file), retention
+ *   log_compact*.c the cleaner (compact.h): rounds, and their swaps
  */
 #ifndef SLUICE_STORAGE_LOG_INT_H
 #define SLUICE_STORAGE_LOG_INT_H
@@ -114,6 +115,11 @@ struct plog {
 	int reads_in_flight;       /* plog_read_start reads on the ring */
 
 	struct plog_stats stats;
+
+	/* Compaction (log_compact.c): the round under way, and where the
+	 * last finished one left off (-1: never cleaned). */
+	struct compact_job *cjob;
+	int64_t cleaner_checkpoint;
 };
 
 static inline struct segment *plog_active(const struct plog *l)
@@ -169,5 +175,14 @@ void plog_free(struct plog *l);
  * offset from its file and the first segment, the segments it makes
  * useless deleted (see plog_open). 0 or -errno. */
 int plog_start_recover(struct plog *l);
+/* log_compact.c */
+/* Free the round under way, removing its files. */
+void compact_job_free(struct plog *l);
+
+/* log_compact_swap.c: at plog_open, before the segments are listed. */
+/* Finish a committed swap and remove the files of an uncommitted one. */
+int compact_recover_dir(const char *dir);
+/* The cleaner checkpoint, or -1 when there is none (or it is unreadable). */
+int64_t compact_checkpoint_load(const char *dir);
 
 #endif

@@ -5,6 +5,7 @@
  * completed.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "storage/be.h"
@@ -38,7 +39,7 @@ static int read_find(struct plog *l, struct segment *s, int64_t offset, struct f
 	int rc = segment_scan_headers_via(s, segment_index_lookup(s, offset), s->readable,
 					  find_batch_cb, f, &bytes_read, rd, l);
 	l->stats.read_bytes += bytes_read;
-	return rc == 1 ? 0 : rc < 0 ? rc : -EIO;
+	return rc == 1 ? 0 : rc < 0 ? rc : -ENOENT;
 }
 
 /* Whole batches at the start of p[0..len): how many bytes they span. */
@@ -52,6 +53,43 @@ static size_t whole_batches(const uint8_t *p, size_t len)
 		used += (size_t)size;
 	}
 	return used;
+}
+
+/* Do the whole batches in p[0..len) hold no record at all? */
+static bool batches_empty(const uint8_t *p, size_t len)
+{
+	for (size_t at = 0; at + BATCH_HEADER_BYTES <= len;
+	     at += BATCH_LOG_OVERHEAD + (int32_t)be32_load(p + at + 8))
+		if (be32_load(p + at + 57) != 0)
+			return false;
+	return true;
+}
+
+/* Compaction can leave a sealed segment holding nothing but emptied
+ * batches (compact.h keeps the last one of each group): when a read of
+ * such a segment ends at its end, it goes on into the next segments, since
+ * a response without a record stalls consumers (librdkafka takes it for a
+ * message too large to fetch). Otherwise a read stops at a segment's end. */
+static int plog_read_more(struct plog *l, struct segment *s, int64_t pos, int64_t limit,
+			  uint8_t *dst, struct plog_read_result *res, segment_pread_fn rd)
+{
+	while (s != plog_active(l) && pos == s->readable && (int64_t)res->len < limit &&
+	       s->end_offset > s->base_offset && batches_empty(dst, res->len)) {
+		s = plog_segment_for(l, s->end_offset);
+		int64_t want = limit - (int64_t)res->len;
+		if (want > s->readable)
+			want = s->readable;
+		ssize_t r = want > 0 ? rd(l, s, dst + res->len, (size_t)want, 0) : 0;
+		if (r == -EAGAIN)
+			return (int)r; /* on the disk: the caller reads it all there */
+		if (r <= 0)
+			break; /* what was read so far is a whole answer */
+		l->stats.read_bytes += (uint64_t)r;
+		size_t n = whole_batches(dst + res->len, (size_t)r);
+		res->len += n;
+		pos = (int64_t)n;
+	}
+	return 0;
 }
 
 /* plog_read through rd: plog_pread, or plog_pread_nowait (then -EAGAIN
@@ -70,17 +108,22 @@ static int plog_read_via(struct plog *l, int64_t offset, int32_t max_bytes, uint
 	struct segment *s = plog_segment_for(l, offset);
 	struct find_batch f;
 	int rc = read_find(l, s, offset, &f, rd);
+	/* Compaction leaves gaps: an offset past a sealed segment's last
+	 * batch is served from the next segment's first. */
+	while (rc == -ENOENT && s != plog_active(l) && s->end_offset > s->base_offset) {
+		s = plog_segment_for(l, s->end_offset);
+		rc = read_find(l, s, s->base_offset, &f, rd);
+	}
 	if (rc != 0)
-		return rc;
+		return rc == -ENOENT ? -EIO : rc;
 	res->first_batch_bytes = f.bytes;
 	if ((size_t)f.bytes > dst_cap)
 		return 0;
 	/* KIP-74: the first batch whole even past max_bytes. */
-	int64_t want = max_bytes > f.bytes ? max_bytes : f.bytes;
-	if (want > s->readable - f.pos)
-		want = s->readable - f.pos;
-	if (want > (int64_t)dst_cap)
-		want = (int64_t)dst_cap;
+	int64_t limit = max_bytes > f.bytes ? max_bytes : f.bytes;
+	if (limit > (int64_t)dst_cap)
+		limit = (int64_t)dst_cap;
+	int64_t want = limit < s->readable - f.pos ? limit : s->readable - f.pos;
 	ssize_t r = rd(l, s, dst, (size_t)want, f.pos);
 	if (r < 0)
 		return (int)r;
@@ -89,7 +132,7 @@ static int plog_read_via(struct plog *l, int64_t offset, int32_t max_bytes, uint
 	res->len = whole_batches(dst, (size_t)r);
 	l->stats.reads++;
 	l->stats.read_bytes += (uint64_t)r;
-	return 0;
+	return plog_read_more(l, s, f.pos + (int64_t)res->len, limit, dst, res, rd);
 }
 
 int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t *dst, size_t dst_cap,
@@ -115,6 +158,7 @@ int plog_read_nowait(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t 
 #define AREAD_STEPS_MAX 64
 
 static void aread_op_done(struct uring_op *op, int res, uint32_t cqe_flags);
+static void aread_submit(struct plog_aread *r);
 
 static void aread_finish(struct plog_aread *r, int err)
 {
@@ -150,6 +194,42 @@ static void aread_submit(struct plog_aread *r)
 	uring_op_prep(sqe, &r->op);
 }
 
+/* What was found is emptied batches up to a sealed segment's end (see
+ * plog_read_more): read the next segment instead. True if it did. */
+static bool aread_next_segment(struct plog_aread *r);
+
+static bool aread_past_emptied(struct plog_aread *r)
+{
+	if (r->pos + (int64_t)(r->skip + r->res.len) != r->end ||
+	    !batches_empty(r->buf + r->skip, r->res.len) || ++r->steps > AREAD_STEPS_MAX)
+		return false;
+	return aread_next_segment(r);
+}
+
+/* Go on from the start of the segment after r->s (compaction leaves gaps
+ * and emptied batches at the end of sealed segments). True if it did. */
+static bool aread_next_segment(struct plog_aread *r)
+{
+	struct plog *l = r->l;
+	struct segment *s = r->s;
+	if (s == plog_active(l) || s->end_offset <= s->base_offset)
+		return false;
+	struct segment *next = plog_segment_for(l, s->end_offset);
+	if (next == s)
+		return false;
+	s->readers--;
+	next->readers++;
+	r->s = next;
+	r->offset = next->base_offset;
+	r->pos = 0;
+	r->end = next->readable;
+	r->skip = 0;
+	r->res.len = 0;
+	r->res.first_batch_bytes = 0;
+	aread_submit(r);
+	return true;
+}
+
 /* A window is in: find the batch holding r->offset in it, or move on. */
 static void aread_op_done(struct uring_op *op, int res, uint32_t cqe_flags)
 {
@@ -183,12 +263,17 @@ static void aread_op_done(struct uring_op *op, int res, uint32_t cqe_flags)
 			size_t lim = n - p, want = (size_t)(r->max_bytes > size ? r->max_bytes : size);
 			r->skip = p;
 			r->res.len = whole_batches(r->buf + p, lim < want ? lim : want);
-			aread_finish(r, 0);
+			if (!aread_past_emptied(r))
+				aread_finish(r, 0);
 			return;
 		}
 		break; /* it starts here and runs past the window */
 	}
-	/* Move the window to the first batch not yet seen whole. */
+	/* Move the window to the first batch not yet seen whole; past the
+	 * segment's end, to the next segment. */
+	if (r->pos + (int64_t)p >= r->end && ++r->steps <= AREAD_STEPS_MAX &&
+	    aread_next_segment(r))
+		return;
 	if ((p == 0 && n >= r->want) || ++r->steps > AREAD_STEPS_MAX ||
 	    r->pos + (int64_t)p >= r->end) {
 		aread_finish(r, -EIO);

@@ -167,6 +167,9 @@ static int plog_config_check(const struct log_config *cfg)
 	    cfg->retention_ms < -1 || cfg->retention_bytes < -1 ||
 	    (cfg->flush != FLUSH_ALWAYS && cfg->flush != FLUSH_INTERVAL && cfg->flush != FLUSH_NONE))
 		return -EINVAL;
+	if (!(cfg->min_cleanable_dirty_ratio >= 0 && cfg->min_cleanable_dirty_ratio <= 1) ||
+	    cfg->delete_retention_ms < 0 || cfg->min_compaction_lag_ms < 0)
+		return -EINVAL;
 	return 0;
 }
 
@@ -192,11 +195,15 @@ static int plog_tail_page_load(struct plog *l, struct segment *s)
 static int plog_recover(struct plog *l)
 {
 	l->stats.recovery_clean = plog_take_marker(l->dir);
+	int rc = compact_recover_dir(l->dir);
+	if (rc != 0)
+		return rc;
+	l->cleaner_checkpoint = compact_checkpoint_load(l->dir);
 	int64_t *bases = NULL;
 	int n = list_segments(l->dir, &bases);
 	if (n < 0)
 		return n;
-	int rc = n > 0 ? plog_load_segments(l, bases, n) : plog_create_first_segment(l);
+	rc = n > 0 ? plog_load_segments(l, bases, n) : plog_create_first_segment(l);
 	free(bases);
 	if (rc != 0)
 		return rc;

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "storage/compact.h"
 #include "storage/log_int.h"
 #include "storage/verify.h"
 
@@ -220,7 +221,8 @@ static bool plog_oldest_expired(const struct plog *l, int64_t now_ms, int64_t to
 int plog_retention_run(struct plog *l, int64_t now_ms, int max_segments, plog_deleted_fn fn,
 		       void *arg)
 {
-	if (l->err != 0 || l->closing)
+	/* A compaction swap rearranges the segments: wait for it. */
+	if (l->err != 0 || l->closing || plog_compact_swapping(l))
 		return 0;
 	int64_t total = 0;
 	for (uint32_t i = 0; i < l->n_segs; i++)

@@ -188,3 +188,9 @@ int producer_state_update(struct producer_state *ps, const struct batch_hdr *h,
 	entry_push(e, h, base_offset);
 	return 0;
 }
+
+int64_t producer_state_last_offset(const struct producer_state *ps, int64_t pid)
+{
+	const struct producer_entry *e = table_find(ps, pid);
+	return e == NULL || e->n == 0 ? -1 : entry_last(e)->last_offset;
+}

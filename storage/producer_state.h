@@ -78,6 +78,10 @@ enum producer_check producer_state_check(const struct producer_state *ps,
 int producer_state_update(struct producer_state *ps, const struct batch_hdr *h,
 			  int64_t base_offset);
 
+/* Last offset of the newest batch kept for producer pid, or -1 if the
+ * producer is not known: the batch compaction must keep (compact.h). */
+int64_t producer_state_last_offset(const struct producer_state *ps, int64_t pid);
+
 /* Write "<dir>/<offset>.snapshot" (through a temporary file and rename).
  * With sync, the file and directory are fsync'ed. Returns 0 or -errno. */
 int producer_snapshot_write(const struct producer_state *ps, const char *dir, int64_t offset,

@@ -26,6 +26,8 @@ struct log_walk {
 	int64_t next_offset; /* base offset the next batch must have, or -1 */
 	int64_t batches, records, batch_bytes, zero_fill;
 	int64_t first_offset, last_offset;
+	int64_t gaps;        /* batches after an offset gap, or a first batch
+			      * after the name's base (compaction) */
 };
 
 static const char *bool_str(bool b)
@@ -88,26 +90,31 @@ static void log_bad_header(struct log_walk *w, int64_t pos, int rc, const uint8_
 		     why, w->f.size - pos, nonzero);
 }
 
-/* Offsets that do not continue the previous batch: the broker assigns them
- * back to back, and recovery cuts the active segment at the first batch
- * that breaks the run. (Compaction, once it exists, will leave gaps.) */
+/* Offsets must grow: a batch starts after the previous batch's last
+ * offset (the broker assigns them back to back; compaction leaves gaps,
+ * never an overlap), and the first batch at or after the base offset in
+ * the file name (compaction may have removed the records at the base).
+ * A batch holds at most lastOffsetDelta + 1 records: exactly that many as
+ * produced, fewer once compaction removed some (its offset range stays). */
 static void log_check_offsets(struct log_walk *w, const struct batch_hdr *h, int64_t pos)
 {
-	if (w->next_offset < 0 && w->name_base >= 0 && h->base_offset != w->name_base)
+	if (w->next_offset < 0 && w->name_base >= 0 && h->base_offset < w->name_base)
 		dump_problem(&w->f, pos,
 			     "first batch has base offset %" PRId64 " but the file name says the "
 			     "segment starts at %" PRId64,
 			     h->base_offset, w->name_base);
-	else if (w->next_offset >= 0 && h->base_offset != w->next_offset)
+	else if (w->next_offset >= 0 && h->base_offset < w->next_offset)
 		dump_problem(&w->f, pos,
-			     "batch base offset %" PRId64 " does not follow the previous batch's "
-			     "last offset %" PRId64,
+			     "batch base offset %" PRId64 " is not after the previous batch's "
+			     "last offset %" PRId64 " (offsets go backwards or overlap)",
 			     h->base_offset, w->next_offset - 1);
-	if ((int64_t)h->last_offset_delta + 1 != h->records_count)
+	if ((w->next_offset >= 0 && h->base_offset > w->next_offset) ||
+	    (w->next_offset < 0 && w->name_base >= 0 && h->base_offset > w->name_base))
+		w->gaps++;
+	if ((int64_t)h->records_count > (int64_t)h->last_offset_delta + 1)
 		dump_problem(&w->f, pos,
-			     "batch at offset %" PRId64 ": recordsCount %" PRId32 " does not match "
-			     "lastOffsetDelta %" PRId32 " (the broker stores only batches with "
-			     "recordsCount = lastOffsetDelta + 1)",
+			     "batch at offset %" PRId64 ": recordsCount %" PRId32 " is more than "
+			     "lastOffsetDelta %" PRId32 " + 1 allows",
 			     h->base_offset, h->records_count, h->last_offset_delta);
 }
 
@@ -192,9 +199,9 @@ int dump_log(const char *path, const struct dump_opts *o)
 	dump_records_ctx_free(&ctx);
 	if (w.batches > 0)
 		printf("summary: %" PRId64 " batches, %" PRId64 " records, offsets %" PRId64
-		       "..%" PRId64 ", %" PRId64 " bytes of batches, %" PRId64
+		       "..%" PRId64 ", %" PRId64 " offset gaps, %" PRId64 " bytes of batches, %" PRId64
 		       " bytes of zero fill, %d problems\n",
-		       w.batches, w.records, w.first_offset, w.last_offset, w.batch_bytes,
+		       w.batches, w.records, w.first_offset, w.last_offset, w.gaps, w.batch_bytes,
 		       w.zero_fill, w.f.problems);
 	else
 		printf("summary: no batches, %" PRId64 " bytes of zero fill, %d problems\n",
