@@ -18,6 +18,8 @@ work=$(mktemp -d "$parent/cold.XXXXXX")
 port=${BENCH_PORT:-19194}
 old_mb=${OLD_MB:-2048}
 secs=${BENCH_SECONDS:-15}
+# Extra sluiced arguments for the measured start, e.g. COLD_ARGS_STR="--set log.read.concurrency.max=2"
+read -r -a COLD_ARGS <<< "${COLD_ARGS_STR:-}"
 pid=
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 if [ ! -d build-release ]; then
@@ -49,7 +51,7 @@ import os, sys
 for p in sys.argv[1:]:
     fd = os.open(p, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)
 ' {} +
-start
+start "${COLD_ARGS[@]}"
 
 cmd_lat="$bench --bootstrap 127.0.0.1:$port --json produce --topic lat --partitions 4 --record-size 1024 --duration $secs --rate 1000 --linger-ms 0 --inflight 1 --acks 1"
 cmd_cold="$bench --bootstrap 127.0.0.1:$port --json fetch --topic old --duration $secs"
