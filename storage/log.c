@@ -101,6 +101,17 @@ int plog_segs_push(struct plog *l, struct segment *s)
 	return 0;
 }
 
+int plog_segs_push_new(struct plog *l, int64_t base)
+{
+	struct segment *s = segment_new(base, l->cfg.segment_bytes, l->cfg.index_interval_bytes);
+	if (s == NULL)
+		return -ENOMEM;
+	int rc = plog_segs_push(l, s);
+	if (rc != 0)
+		segment_free(s);
+	return rc;
+}
+
 struct segment *plog_segment_for(const struct plog *l, int64_t offset)
 {
 	uint32_t lo = 0, hi = l->n_segs;

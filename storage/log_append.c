@@ -73,15 +73,9 @@ static void plog_snapshot_maybe(struct plog *l, size_t len)
  * a crash can never leave a newer segment after an unsynced one. */
 static int plog_roll(struct plog *l)
 {
-	struct segment *s = segment_new(l->end_offset, l->cfg.segment_bytes,
-					l->cfg.index_interval_bytes);
-	if (s == NULL)
-		return -ENOMEM;
-	int rc = plog_segs_push(l, s);
-	if (rc != 0) {
-		segment_free(s);
+	int rc = plog_segs_push_new(l, l->end_offset);
+	if (rc != 0)
 		return rc;
-	}
 	segment_seal_index(l->segs[l->n_segs - 2]);
 	/* The state after every batch below the new base. Not synced: if the
 	 * crash comes first, recovery finds it past the log end (the old

@@ -427,21 +427,6 @@ static int64_t swap_end_offset(const char *dir, int64_t base)
 	return rc != 0 ? rc : end;
 }
 
-/* "<20 digits><suffix>" -> its offset, or -1. */
-static int64_t name_offset(const char *name, const char *suffix)
-{
-	size_t len = strlen(name), sl = strlen(suffix);
-	if (len != SEGMENT_NAME_DIGITS + sl || strcmp(name + SEGMENT_NAME_DIGITS, suffix) != 0)
-		return -1;
-	int64_t v = 0;
-	for (int i = 0; i < SEGMENT_NAME_DIGITS; i++) {
-		if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10)
-			return -1;
-		v = v * 10 + (name[i] - '0');
-	}
-	return v;
-}
-
 static bool has_suffix(const char *name, const char *suffix)
 {
 	size_t len = strlen(name), sl = strlen(suffix);
@@ -464,12 +449,12 @@ static int recover_sweep(const char *dir)
 			unlinkat(dirfd(d), nm, 0);
 			continue;
 		}
-		if (name_offset(nm, ".log" COMPACT_SWAP_SUFFIX) >= 0) {
+		if (segment_name_offset(nm, ".log" COMPACT_SWAP_SUFFIX) >= 0) {
 			swaps++;
 			continue;
 		}
-		if ((b = name_offset(nm, ".index" COMPACT_SWAP_SUFFIX)) < 0)
-			b = name_offset(nm, ".timeindex" COMPACT_SWAP_SUFFIX);
+		if ((b = segment_name_offset(nm, ".index" COMPACT_SWAP_SUFFIX)) < 0)
+			b = segment_name_offset(nm, ".timeindex" COMPACT_SWAP_SUFFIX);
 		if (b < 0)
 			continue;
 		char path[4096];

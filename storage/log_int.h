@@ -163,6 +163,9 @@ void plog_notify(struct plog *l);
 void plog_maybe_finish(struct plog *l);
 /* Append a created segment to segs. 0 or -ENOMEM. */
 int plog_segs_push(struct plog *l, struct segment *s);
+/* A new, empty segment at base, appended to segs (the active one now).
+ * 0 or -ENOMEM. */
+int plog_segs_push_new(struct plog *l, int64_t base);
 /* Segment holding offset (the last with base <= offset). */
 struct segment *plog_segment_for(const struct plog *l, int64_t offset);
 int plog_dir_fsync(const char *dir);

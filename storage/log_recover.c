@@ -88,14 +88,10 @@ static int plog_load_segments(struct plog *l, const int64_t *bases, int n)
 
 static int plog_create_first_segment(struct plog *l)
 {
-	struct segment *s = segment_new(0, l->cfg.segment_bytes, l->cfg.index_interval_bytes);
-	if (s == NULL)
-		return -ENOMEM;
-	int rc = plog_segs_push(l, s);
-	if (rc != 0) {
-		segment_free(s);
+	int rc = plog_segs_push_new(l, 0);
+	if (rc != 0)
 		return rc;
-	}
+	struct segment *s = plog_active(l);
 	rc = segment_open_files(s, l->dir);
 	return rc != 0 ? rc : plog_dir_fsync(l->dir);
 }

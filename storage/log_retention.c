@@ -281,14 +281,10 @@ static int plog_restart_at(struct plog *l, int64_t offset)
 	}
 	while (l->n_segs > 0)
 		segment_free(l->segs[--l->n_segs]);
-	struct segment *s = segment_new(offset, l->cfg.segment_bytes, l->cfg.index_interval_bytes);
-	if (s == NULL)
-		return -ENOMEM;
-	int rc = plog_segs_push(l, s);
-	if (rc != 0) {
-		segment_free(s);
+	int rc = plog_segs_push_new(l, offset);
+	if (rc != 0)
 		return rc;
-	}
+	struct segment *s = plog_active(l);
 	l->n_sealed = 0;
 	l->end_offset = l->hw = offset;
 	rc = segment_open_files(s, l->dir);

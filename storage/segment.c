@@ -396,8 +396,7 @@ int segment_scan_headers_via(const struct segment *s, int64_t pos, int64_t end_p
 	return scan_headers(s, pos, end_pos, fn, arg, bytes_read, rd, rd_arg, buf, sizeof(buf));
 }
 
-/* "<20 digits><ext>" -> offset, or -1. */
-static int64_t segment_name_offset(const char *name, const char *ext)
+int64_t segment_name_offset(const char *name, const char *ext)
 {
 	size_t len = strlen(name), el = strlen(ext);
 	if (len != SEGMENT_NAME_DIGITS + el || strcmp(name + SEGMENT_NAME_DIGITS, ext) != 0)

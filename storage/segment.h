@@ -74,6 +74,10 @@ struct segment {
 /* "<dir>/<20-digit base><ext>" into buf. Returns 0 or -ENAMETOOLONG. */
 int segment_path(char *buf, size_t cap, const char *dir, int64_t base, const char *ext);
 
+/* The offset a file name "<20 digits><ext>" carries, or -1 if it is not
+ * one. */
+int64_t segment_name_offset(const char *name, const char *ext);
+
 /* The offsets of the files in dir named "<20-digit offset><ext>", ascending,
  * in a malloc'ed array (*out, freed by the caller; NULL when empty).
  * Returns their count or -errno. Blocks: readdir. */

@@ -187,17 +187,7 @@ void dump_print_bytes(FILE *out, const uint8_t *p, int64_t n, int64_t max)
 int64_t dump_name_offset(const char *path, const char *ext)
 {
 	const char *name = strrchr(path, '/');
-	name = name ? name + 1 : path;
-	size_t len = strlen(name), el = strlen(ext);
-	if (len != SEGMENT_NAME_DIGITS + el || strcmp(name + SEGMENT_NAME_DIGITS, ext) != 0)
-		return -1;
-	int64_t v = 0;
-	for (int i = 0; i < SEGMENT_NAME_DIGITS; i++) {
-		if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10)
-			return -1;
-		v = v * 10 + (name[i] - '0');
-	}
-	return v;
+	return segment_name_offset(name ? name + 1 : path, ext);
 }
 
 int dump_sibling_path(char *buf, size_t cap, const char *path, const char *ext)
