@@ -232,18 +232,11 @@ int compact_job_locate(const struct plog *l, const struct compact_job *job, uint
 	return -1;
 }
 
-static int pread_full(int fd, uint8_t *buf, size_t n, int64_t pos)
+/* All n bytes or an error: a sealed segment is never short. */
+static int pread_whole(int fd, uint8_t *buf, size_t n, int64_t pos)
 {
-	size_t done = 0;
-	while (done < n) {
-		ssize_t r = pread(fd, buf + done, n - done, pos + (int64_t)done);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? -errno : -EIO; /* a sealed segment is never short */
-		done += (size_t)r;
-	}
-	return 0;
+	ssize_t r = pread_full(fd, buf, n, pos);
+	return r < 0 ? (int)r : (size_t)r == n ? 0 : -EIO;
 }
 
 static int buf_grow(uint8_t **buf, size_t *cap, size_t want)
@@ -275,7 +268,7 @@ static int job_read(struct cleaner *c, struct plog *l, struct compact_job *job, 
 		struct batch_hdr h;
 		if (want < BATCH_HEADER_BYTES)
 			return -EBADMSG;
-		int rc = pread_full(cs->s->log_fd, c->rbuf, want, job->pos);
+		int rc = pread_whole(cs->s->log_fd, c->rbuf, want, job->pos);
 		int size = rc == 0 ? batch_parse(c->rbuf, want, &h) : rc;
 		if (size < 0 || size > left)
 			return size < 0 && rc != 0 ? rc : -EBADMSG;
@@ -283,7 +276,7 @@ static int job_read(struct cleaner *c, struct plog *l, struct compact_job *job, 
 			/* A batch larger than a chunk is read on its own. */
 			rc = buf_grow(&c->rbuf, &c->rcap, (size_t)size);
 			if (rc == 0)
-				rc = pread_full(cs->s->log_fd, c->rbuf, (size_t)size, job->pos);
+				rc = pread_whole(cs->s->log_fd, c->rbuf, (size_t)size, job->pos);
 			if (rc != 0)
 				return rc;
 			want = (size_t)size;

@@ -319,9 +319,14 @@ int64_t segment_time_lookup(const struct segment *s, int64_t ts)
 
 ssize_t segment_pread(const struct segment *s, void *buf, size_t n, int64_t pos)
 {
+	return pread_full(s->log_fd, buf, n, pos);
+}
+
+ssize_t pread_full(int fd, void *buf, size_t n, int64_t pos)
+{
 	size_t done = 0;
 	while (done < n) {
-		ssize_t r = pread(s->log_fd, (uint8_t *)buf + done, n - done, pos + (int64_t)done);
+		ssize_t r = pread(fd, (uint8_t *)buf + done, n - done, pos + (int64_t)done);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)

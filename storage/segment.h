@@ -141,6 +141,10 @@ int64_t segment_time_lookup(const struct segment *s, int64_t ts);
 void segment_index_entry(const struct segment *s, uint32_t i, int64_t *offset, int64_t *pos);
 void segment_timeindex_entry(const struct segment *s, uint32_t i, int64_t *ts, int64_t *offset);
 
+/* pread n bytes of fd at pos, retrying short reads and EINTR. Blocks.
+ * Returns n, the bytes read before end of file, or -errno. */
+ssize_t pread_full(int fd, void *buf, size_t n, int64_t pos);
+
 /* pread exactly n bytes at pos, retrying short reads. Blocks. Returns n, the
  * bytes read before end of file, or -errno. */
 ssize_t segment_pread(const struct segment *s, void *buf, size_t n, int64_t pos);

@@ -50,22 +50,6 @@ void dump_file_close(struct dump_file *f)
 	f->cap = f->len = 0;
 }
 
-static ssize_t dump_pread_all(int fd, uint8_t *p, size_t n, int64_t pos)
-{
-	size_t done = 0;
-	while (done < n) {
-		ssize_t r = pread(fd, p + done, n - done, pos + (int64_t)done);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			break;
-		done += (size_t)r;
-	}
-	return (ssize_t)done;
-}
-
 const uint8_t *dump_file_get(struct dump_file *f, int64_t pos, size_t n, int *err)
 {
 	*err = 0;
@@ -87,7 +71,7 @@ const uint8_t *dump_file_get(struct dump_file *f, int64_t pos, size_t n, int *er
 		f->buf = nb;
 		f->cap = want;
 	}
-	ssize_t r = dump_pread_all(f->fd, f->buf, want, pos);
+	ssize_t r = pread_full(f->fd, f->buf, want, pos);
 	f->buf_pos = pos;
 	f->len = r < 0 ? 0 : (size_t)r;
 	if (r < 0 || (size_t)r < n) {

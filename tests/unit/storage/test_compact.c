@@ -106,23 +106,11 @@ struct batch_opts {
 static const struct batch_opts plain = { .producer_id = -1, .epoch = -1, .base_sequence = -1,
 					 .base_ts = 1000 };
 
-static size_t put_varint(uint8_t *p, int64_t v)
-{
-	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-	size_t n = 0;
-	while (z >= 0x80) {
-		p[n++] = (uint8_t)(z | 0x80);
-		z >>= 7;
-	}
-	p[n++] = (uint8_t)z;
-	return n;
-}
-
 static size_t put_bytes(uint8_t *p, const char *s)
 {
 	if (s == NULL)
-		return put_varint(p, -1);
-	size_t n = put_varint(p, (int64_t)strlen(s));
+		return tu_put_varint(p, -1);
+	size_t n = tu_put_varint(p, (int64_t)strlen(s));
 	memcpy(p + n, s, strlen(s));
 	return n + strlen(s);
 }
@@ -132,12 +120,12 @@ static size_t put_record(uint8_t *p, int32_t i, const struct rec *r)
 	uint8_t body[512];
 	size_t n = 0;
 	body[n++] = 0;
-	n += put_varint(body + n, i);
-	n += put_varint(body + n, i);
+	n += tu_put_varint(body + n, i);
+	n += tu_put_varint(body + n, i);
 	n += put_bytes(body + n, r->key);
 	n += put_bytes(body + n, r->value);
 	body[n++] = 0;
-	size_t head = put_varint(p, (int64_t)n);
+	size_t head = tu_put_varint(p, (int64_t)n);
 	memcpy(p + head, body, n);
 	return head + n;
 }

@@ -35,7 +35,7 @@ struct tu_batch_spec tu_spec(int32_t records, int64_t base_ts, int32_t value_byt
 				       .producer_epoch = -1, .base_sequence = -1, .fill = 'v' };
 }
 
-static size_t put_varint(uint8_t *p, int64_t v)
+size_t tu_put_varint(uint8_t *p, int64_t v)
 {
 	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
 	size_t n = 0;
@@ -55,11 +55,11 @@ static size_t put_record(uint8_t *p, int64_t ts_delta, int32_t off_delta,
 	uint8_t body[64];
 	size_t n = 0;
 	body[n++] = 0;
-	n += put_varint(body + n, ts_delta);
-	n += put_varint(body + n, off_delta);
-	n += put_varint(body + n, -1);
-	n += put_varint(body + n, spec->value_bytes);
-	size_t head = put_varint(p, (int64_t)(n + (size_t)spec->value_bytes + 1));
+	n += tu_put_varint(body + n, ts_delta);
+	n += tu_put_varint(body + n, off_delta);
+	n += tu_put_varint(body + n, -1);
+	n += tu_put_varint(body + n, spec->value_bytes);
+	size_t head = tu_put_varint(p, (int64_t)(n + (size_t)spec->value_bytes + 1));
 	memcpy(p + head, body, n);
 	memset(p + head + n, spec->fill, (size_t)spec->value_bytes);
 	n += (size_t)spec->value_bytes;

@@ -29,6 +29,9 @@ struct tu_batch_spec {
 /* A spec for n plain records with timestamps ts, ts+1, ... */
 struct tu_batch_spec tu_spec(int32_t records, int64_t base_ts, int32_t value_bytes);
 
+/* Kafka's zigzag varint of v at p; returns its length. */
+size_t tu_put_varint(uint8_t *p, int64_t v);
+
 /* Encode a v2 batch (base offset 0, CRC set) into buf. Returns its size;
  * aborts if cap is too small. */
 size_t tu_batch(uint8_t *buf, size_t cap, const struct tu_batch_spec *spec);
