@@ -156,6 +156,8 @@ static void fetch_read_end(int rc, const struct plog_read_result *res, size_t sk
 {
 	if (rc == -ERANGE) {
 		out->error = KAFKA_OFFSET_OUT_OF_RANGE;
+	} else if (rc == -EAGAIN) {
+		out->error = KAFKA_NONE; /* the ring was full: nothing this time */
 	} else if (rc < 0) {
 		out->error = KAFKA_KAFKA_STORAGE_ERROR;
 	} else {

@@ -84,9 +84,10 @@ static void partition_on_advance(void *arg, struct plog *log)
 	struct partition *p = arg;
 	struct shard *sh = p->sh;
 	produce_waits_advance(sh, p);
-	/* A write waiting out a full disk is retried from the owed list. */
-	if (plog_write_stalled(log))
-		shard_sync_owed(sh, p);
+	/* A write waiting out a full disk, or syncs waiting for room in the
+	 * ring, are retried from the owed list. */
+	(void)log;
+	shard_sync_owed(sh, p);
 	sh->fetch_recheck = true;
 	/* Fetches on other shards parked on this partition learn at the end
 	 * of the turn (one message per shard however many partitions moved). */

@@ -205,8 +205,8 @@ static int plog_flush_sync(struct plog *l)
 		while (rc == 0 && l->pending.head != NULL && l->pending.head->seg == s) {
 			b = wbuf_list_pop(&l->pending);
 			rc = pwrite_all(s->log_fd, b->data, b->len, b->file_pos);
-			l->stats.bytes_written += b->len;
-			l->unwritten_bytes -= b->len;
+			l->stats.bytes_written += b->len - b->head;
+			l->unwritten_bytes -= b->len - b->head;
 			plog_wbuf_release(l, b);
 		}
 		if (rc == 0)

@@ -208,6 +208,7 @@ static int chain_open_files(struct plog *l, struct segment *s)
 }
 
 static bool chain_phase2(struct plog *l, struct plog_chain *c);
+static void chain_done(struct plog *l);
 
 int plog_chain_start(struct plog *l)
 {
@@ -220,6 +221,10 @@ int plog_chain_start(struct plog *l)
 	/* A data write per buffer: take no more than the ring has room for
 	 * beside the chain's other SQEs (the rest goes in the next chain). */
 	bool iw = s->idx.n > s->idx.flushed, tw = s->tidx.n > s->tidx.flushed;
+	bool has_bufs = l->pending.head != NULL && l->pending.head->seg == s;
+	if (!has_bufs && !iw && !tw && l->n_sealed == l->n_segs - 1 &&
+	    !(l->unsynced && plog_interval_sync_due(l)))
+		return 0; /* nothing to do: not a full ring's business */
 	int room = (int)sio_sq_space(l->io) - (iw + tw + (l->cfg.preallocate_bytes > 0) + 1);
 	if (room < 1)
 		return -EBUSY;
@@ -283,6 +288,11 @@ int plog_flush(struct plog *l, struct io_uring *ring, int64_t now_ms)
 	if (l->io == &l->own_io)
 		l->own_io.ring = ring;
 	l->now_ms = now_ms;
+	if (l->chain.busy && l->chain.phase2_owed) {
+		if (!chain_phase2(l, &l->chain))
+			chain_done(l); /* failed: chain_done takes it offline */
+		return l->chain.phase2_owed ? -EBUSY : 1;
+	}
 	if (l->closing)
 		return 0;
 	int rc = plog_chain_start(l);
@@ -295,6 +305,8 @@ int64_t plog_sync_deadline_ms(const struct plog *l)
 {
 	if (l->err != 0)
 		return -1;
+	if (l->chain.busy && l->chain.phase2_owed)
+		return 0; /* its syncs could not be queued: at once */
 	/* A write to retry is due then; while the retry is in flight its
 	 * completion tells the listener what comes next. */
 	if (l->retry_at_ms >= 0)
@@ -363,7 +375,8 @@ static bool chain_phase2(struct plog *l, struct plog_chain *c)
 	if (!c->seal && !(c->sync && c->writes > 1))
 		return false;
 	struct segment *s = c->seg;
-	if (c->seal && s->alloc_end != s->size) {
+	if (c->seal) {
+		/* Whatever ran past the data (page padding, pre-allocation). */
 		if (ftruncate(s->log_fd, s->size) != 0) {
 			c->err = -errno;
 			return false;
@@ -371,10 +384,16 @@ static bool chain_phase2(struct plog *l, struct plog_chain *c)
 		s->alloc_end = s->size;
 	}
 	unsigned need = c->seal ? 3 : 1;
-	if (sio_sq_space(l->io) < need && io_uring_submit(l->io->ring) < 0) {
-		c->err = -EAGAIN;
-		return false;
+	if (sio_sq_space(l->io) < need)
+		io_uring_submit(l->io->ring);
+	if (sio_sq_space(l->io) < need) {
+		/* The ring cannot take it now (a transient state): the next
+		 * plog_flush queues it (plog_sync_deadline_ms says it is due). */
+		c->phase2_owed = true;
+		plog_notify(l); /* the listener puts the log on its owed list */
+		return true;
 	}
+	c->phase2_owed = false;
 	c->phase = 2;
 	c->ops_left = 0;
 	sio_fdatasync(l->io, &s->wfile, chain_op(l, PLOG_OP_DATA_SYNC, -1));
@@ -430,8 +449,10 @@ static void plog_op_done(struct uring_op *op, int res, uint32_t cqe_flags)
 		err = -ENOSPC; /* a short write: the disk is filling up */
 	}
 	/* The linked fdatasync after a failed write reports -ECANCELED,
-	 * which must not hide the first error. */
-	if (err != 0 && (c->err == 0 || c->err == -ECANCELED)) {
+	 * which must not hide the first error; an error that cannot be
+	 * retried beats a full disk. */
+	bool worse = c->retry && err != -ENOSPC && err != -ECANCELED;
+	if (err != 0 && (c->err == 0 || c->err == -ECANCELED || worse)) {
 		c->err = err;
 		c->retry = err == -ENOSPC && kind != PLOG_OP_DATA_SYNC &&
 			   kind != PLOG_OP_INDEX_SYNC && kind != PLOG_OP_TIMEINDEX_SYNC;

@@ -69,6 +69,7 @@ struct plog_chain {
 	uint32_t idx_from, tidx_from; /* index entries flushed before it */
 	uint64_t bytes;          /* appended bytes in bufs (not page heads) */
 	bool sync, seal, linked;
+	bool phase2_owed;        /* its syncs wait for room in the ring */
 	int64_t end_offset;      /* HW once it completes (if bufs) */
 	int64_t readable;        /* seg->readable once it completes */
 };

@@ -164,6 +164,7 @@ static void aread_finish(struct plog_aread *r, int err)
 {
 	struct plog *l = r->l;
 	r->err = err;
+	r->res.high_watermark = l->hw; /* it may have read past the HW it started at */
 	l->reads_in_flight--;
 	r->s->readers--;
 	l->stats.reads += err == 0;
@@ -294,15 +295,17 @@ int plog_read_start(struct plog *l, struct plog_aread *r)
 	if (l->err != 0)
 		return l->err;
 	int rc = plog_read_nowait(l, r->offset, r->max_bytes, r->buf, r->cap, &r->res);
-	if (rc != -EAGAIN || r->cap == 0)
-		return rc == -EAGAIN ? 0 : rc; /* no room to read into: nothing */
+	if (rc != -EAGAIN || r->cap < BATCH_HEADER_BYTES)
+		return rc == -EAGAIN ? 0 : rc; /* no room for even a header: nothing */
 	if (r->offset < plog_start_offset(l) || r->offset >= l->hw)
 		return r->offset == l->hw ? 0 : -ERANGE;
 	/* Not in memory: read it from the disk without blocking the shard,
 	 * from the offset index entry before it, in windows of the buffer's
 	 * size. */
 	r->ring = l->io->ring;
-	if (r->ring == NULL)
+	if (r->ring != NULL && io_uring_sq_space_left(r->ring) == 0)
+		io_uring_submit(r->ring);
+	if (r->ring == NULL || io_uring_sq_space_left(r->ring) == 0)
 		return plog_read(l, r->offset, r->max_bytes, r->buf, r->cap, &r->res);
 	*r = (struct plog_aread){ .done = r->done, .arg = r->arg, .offset = r->offset,
 				  .max_bytes = r->max_bytes, .buf = r->buf, .cap = r->cap,
