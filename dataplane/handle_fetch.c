@@ -47,6 +47,7 @@ struct xfetch {
 	/* owner side: the read, when it has to go to the disk */
 	struct plog_aread ar;
 	struct shard *owner;
+	bool cold;                /* its shard found it is not in memory */
 	struct xfetch *disk_next; /* waiting for a disk read place */
 };
 
@@ -201,6 +202,19 @@ static void fetch_partition_reset(fr_partition *out, int32_t index)
 	out->Records = (struct kbytes){ NULL, 0 };
 }
 
+/* A read of fp by its owner (another shard, or this one for cold data),
+ * in the request's arena; NULL without memory. */
+static struct xfetch *xfetch_new(struct request *req, int owner, struct kuuid topic_id,
+				 const struct kafka_FetchRequest_FetchPartition *fp, bool cold)
+{
+	struct xfetch *x = karena_alloc(&req->arena, sizeof(*x));
+	if (x != NULL)
+		*x = (struct xfetch){ .req = req, .xc.dst = (int16_t)owner, .topic_id = topic_id,
+				      .index = fp->Partition, .offset = fp->FetchOffset,
+				      .limit = fp->PartitionMaxBytes, .cold = cold };
+	return x;
+}
+
 /* Read one local partition into the read buffer (room permitting). */
 static void fetch_local(struct request *req, struct fetch_state *fs, struct plog *log,
 			struct kuuid topic_id,
@@ -231,17 +245,9 @@ static void fetch_local(struct request *req, struct fetch_state *fs, struct plog
 		/* Cold data: read like another shard's partition, into its
 		 * share of the read buffer, by an xfetch to this very shard
 		 * whose read goes through io_uring (xfetch_run). */
-		struct xfetch *x = karena_alloc(&req->arena, sizeof(*x));
-		if (x != NULL) {
-			x->req = req;
-			x->xc.dst = (int16_t)req->sh->id;
-			x->topic_id = topic_id;
-			x->index = fp->Partition;
-			x->offset = fp->FetchOffset;
-			x->limit = fp->PartitionMaxBytes;
-			slot->x = x;
+		slot->x = xfetch_new(req, req->sh->id, topic_id, fp, true);
+		if (slot->x != NULL)
 			return;
-		}
 		r.error = KAFKA_KAFKA_STORAGE_ERROR;
 	}
 	fetch_fill(out, &r);
@@ -336,7 +342,7 @@ static void xfetch_disk_start(struct shard *sh, struct xfetch *x)
 	x->owner = sh;
 	x->ar = (struct plog_aread){ .done = xfetch_read_done, .offset = x->offset,
 				     .max_bytes = x->limit, .buf = x->dst, .cap = x->cap };
-	int rc = plog_read_start(p->log, &x->ar);
+	int rc = plog_read_disk(p->log, &x->ar);
 	if (rc == 1) {
 		sh->disk_reads++;
 		sh->stats.fetch_cold++;
@@ -356,10 +362,13 @@ static void xfetch_run(struct shard *sh, struct xcall *xc)
 		xcall_reply(sh, xc);
 		return;
 	}
-	/* From memory at once if it is there; else from the disk through
-	 * the ring while the shard goes on, log.read.concurrency.max at a
-	 * time, the rest in order of arrival. */
-	if (fetch_read(p->log, x->offset, x->limit, x->dst, x->cap, x)) {
+	/* From memory at once if it is there (a partition of this shard
+	 * deferred as cold was just looked for there); else from the disk
+	 * through the ring while the shard goes on, log.read.concurrency.max
+	 * at a time, the rest in order of arrival. */
+	bool done = x->cold ? !fetch_read_begin(p->log, x->offset, x)
+			    : fetch_read(p->log, x->offset, x->limit, x->dst, x->cap, x);
+	if (done) {
 		xfetch_reply(sh, x, p);
 		return;
 	}
@@ -541,19 +550,11 @@ static void fetch_run(struct request *req, bool final)
 				fetch_local(req, fs, p->log, ts->meta->id, fp, out, slot, &tot);
 				continue;
 			}
-			struct xfetch *x = karena_alloc(&req->arena, sizeof(*x));
-			if (x == NULL) {
+			slot->x = xfetch_new(req, p->owner, ts->meta->id, fp, false);
+			if (slot->x == NULL) {
 				out->ErrorCode = KAFKA_KAFKA_STORAGE_ERROR;
 				tot.error = true;
-				continue;
 			}
-			x->req = req;
-			x->xc.dst = (int16_t)p->owner;
-			x->topic_id = ts->meta->id;
-			x->index = fp->Partition;
-			x->offset = fp->FetchOffset;
-			x->limit = fp->PartitionMaxBytes;
-			slot->x = x;
 		}
 	}
 	fetch_remote(req, fs, &tot);

@@ -285,6 +285,11 @@ struct plog_aread {
  * second reads. */
 int plog_read_start(struct plog *l, struct plog_aread *r);
 
+/* The disk half of plog_read_start, for a caller that already found the
+ * bytes are not in memory (plog_read_nowait said -EAGAIN): same answers,
+ * without trying memory again. */
+int plog_read_disk(struct plog *l, struct plog_aread *r);
+
 /* Reads in flight (plog_read_start): segments must stay while > 0. */
 int plog_reads_in_flight(const struct plog *l);
 

@@ -18,7 +18,7 @@
 #include "storage/log_int.h"
 #include "storage/verify.h"
 
-static void plog_cache_on_evict(struct wbuf *b)
+void plog_cache_on_evict(struct wbuf *b)
 {
 	struct plog *l = b->owner;
 	VERIFY(l->cached.head == b);
@@ -28,11 +28,11 @@ static void plog_cache_on_evict(struct wbuf *b)
 void plog_wbuf_written(struct plog *l, struct wbuf *b)
 {
 	struct bufpool *p = l->cfg.pool;
-	if (p == NULL || !bufpool_owns(p, b) || p->retain_max == 0 || l->err != 0 || l->closing) {
+	if (p == NULL || !bufpool_owns(p, b) || p->on_evict == NULL || l->err != 0 ||
+	    l->closing) {
 		plog_wbuf_release(l, b);
 		return;
 	}
-	p->on_evict = plog_cache_on_evict;
 	wbuf_list_push(&l->cached, b);
 	bufpool_retain(p, b, l); /* may evict, even this log's head */
 }

@@ -91,15 +91,11 @@ static void chain_queue_index(struct plog *l, int fd, struct seg_index *ix,
 }
 
 /* Bytes of buffer b the chain writes: see "Page alignment" above. */
-static int64_t chain_buf_bytes(const struct segment *s, struct wbuf *b, bool last)
+static int64_t chain_buf_bytes(const struct segment *s, const struct wbuf *b, bool last)
 {
 	if (!last)
 		return page_down(b->len);
-	if (!s->wfile.direct)
-		return b->len;
-	int64_t n = page_up(b->len);
-	memset(b->data + b->len, 0, (size_t)(n - b->len)); /* the padding reads as zeros */
-	return n;
+	return s->wfile.direct ? page_up(b->len) : b->len;
 }
 
 /* The data writes, one per buffer with bytes to write; how many. With
@@ -113,9 +109,12 @@ static int chain_queue_data(struct plog *l, struct plog_chain *c, bool count_onl
 		if (bytes == 0)
 			continue;
 		n++;
-		if (!count_only)
-			sio_write(l->io, &c->seg->wfile, b->data, (size_t)bytes, b->file_pos,
-				  link ? IOSQE_IO_LINK : 0, chain_op(l, PLOG_OP_DATA + i, bytes));
+		if (count_only)
+			continue;
+		/* The padding of the last page reads as zeros. */
+		memset(b->data + b->len, 0, (size_t)(bytes > b->len ? bytes - b->len : 0));
+		sio_write(l->io, &c->seg->wfile, b->data, (size_t)bytes, b->file_pos,
+			  link ? IOSQE_IO_LINK : 0, chain_op(l, PLOG_OP_DATA + i, bytes));
 	}
 	return n;
 }

@@ -139,6 +139,8 @@ void plog_wbuf_release(struct plog *l, struct wbuf *b);
 void plog_wbufs_drop(struct plog *l);
 
 /* log_cache.c */
+/* The pool's on_evict for the tail cache (set by plog_open). */
+void plog_cache_on_evict(struct wbuf *b);
 /* A chain wrote b: keep it in the tail cache, or give it back. */
 void plog_wbuf_written(struct plog *l, struct wbuf *b);
 /* Give back the cached buffers of s (all, with s NULL). */

@@ -284,7 +284,7 @@ static void aread_op_done(struct uring_op *op, int res, uint32_t cqe_flags)
 	aread_submit(r);
 }
 
-int plog_read_start(struct plog *l, struct plog_aread *r)
+int plog_read_disk(struct plog *l, struct plog_aread *r)
 {
 	r->l = l;
 	r->err = 0;
@@ -294,24 +294,17 @@ int plog_read_start(struct plog *l, struct plog_aread *r)
 					    .log_start_offset = plog_start_offset(l) };
 	if (l->err != 0)
 		return l->err;
-	int rc = plog_read_nowait(l, r->offset, r->max_bytes, r->buf, r->cap, &r->res);
-	if (rc != -EAGAIN || r->cap < BATCH_HEADER_BYTES)
-		return rc == -EAGAIN ? 0 : rc; /* no room for even a header: nothing */
-	if (r->offset < plog_start_offset(l) || r->offset >= l->hw)
-		return r->offset == l->hw ? 0 : -ERANGE;
-	/* Not in memory: read it from the disk without blocking the shard,
-	 * from the offset index entry before it, in windows of the buffer's
-	 * size. */
+	if (r->offset < plog_start_offset(l) || r->offset > l->hw)
+		return -ERANGE;
+	if (r->offset == l->hw || r->cap < BATCH_HEADER_BYTES)
+		return 0; /* nothing yet, or no room for even a header */
+	/* From the offset index entry before the offset, in windows of the
+	 * buffer's size, without blocking the shard. */
 	r->ring = l->io->ring;
 	if (r->ring != NULL && io_uring_sq_space_left(r->ring) == 0)
 		io_uring_submit(r->ring);
 	if (r->ring == NULL || io_uring_sq_space_left(r->ring) == 0)
 		return plog_read(l, r->offset, r->max_bytes, r->buf, r->cap, &r->res);
-	*r = (struct plog_aread){ .done = r->done, .arg = r->arg, .offset = r->offset,
-				  .max_bytes = r->max_bytes, .buf = r->buf, .cap = r->cap,
-				  .ring = r->ring, .l = l };
-	r->res.high_watermark = l->hw;
-	r->res.log_start_offset = plog_start_offset(l);
 	r->s = plog_segment_for(l, r->offset);
 	r->pos = segment_index_lookup(r->s, r->offset);
 	r->end = r->s->readable;
@@ -319,6 +312,13 @@ int plog_read_start(struct plog *l, struct plog_aread *r)
 	r->s->readers++;
 	aread_submit(r);
 	return 1;
+}
+
+int plog_read_start(struct plog *l, struct plog_aread *r)
+{
+	r->skip = 0;
+	int rc = plog_read_nowait(l, r->offset, r->max_bytes, r->buf, r->cap, &r->res);
+	return rc == -EAGAIN ? plog_read_disk(l, r) : rc;
 }
 
 /* The first record with timestamp >= ts and offset >= from (the start

@@ -240,6 +240,8 @@ struct plog *plog_open(const char *dir, const struct log_config *cfg, int *err_o
 		l->own_io.direct = !cfg->no_direct;
 	}
 	l->retry_at_ms = -1;
+	if (cfg->pool != NULL && cfg->pool->retain_max > 0)
+		cfg->pool->on_evict = plog_cache_on_evict; /* the tail cache */
 	l->next_sync_ms = INT64_MIN;
 	l->tail_page = aligned_alloc(SIO_DIRECT_ALIGN, SIO_DIRECT_ALIGN);
 	plog_ops_init(l);

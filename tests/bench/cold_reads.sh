@@ -22,10 +22,8 @@ secs=${BENCH_SECONDS:-15}
 read -r -a COLD_ARGS <<< "${COLD_ARGS_STR:-}"
 pid=
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-if [ ! -d build-release ]; then
-  meson setup build-release --buildtype=release -Dtests=false >/dev/null
-fi
-meson compile -C build-release >/dev/null
+. tests/bench/lib.sh
+bench_build_release
 bench=build-release/tools/sluice-bench
 py=/usr/bin/python3
 
@@ -33,10 +31,10 @@ start() {
   build-release/dataplane/sluiced --listen 127.0.0.1:$port --data-dir "$work/data" \
     "$@" 2>>"$work/sluiced.log" &
   pid=$!
-  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  bench_wait_port $port
 }
 stop() { kill -TERM $pid; wait $pid || true; pid=; }
-field() { $py -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, d))' "$1" "$2"; }
+field() { bench_field "$@"; }
 
 start --set flush=none
 $bench --bootstrap 127.0.0.1:$port produce --topic old --partitions 4 --record-size 16384 \

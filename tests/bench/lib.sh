@@ -23,3 +23,26 @@ bench_binaries() {
     [ -x "$f" ] || { echo "$1: $f missing: build first (see --help)" >&2; exit 2; }
   done
 }
+
+# bench_build_release: make the release build (build-release/) if missing,
+# and bring it up to date.
+bench_build_release() {
+  if [ ! -d build-release ]; then
+    meson setup build-release --buildtype=release -Dtests=false >/dev/null
+  fi
+  meson compile -C build-release >/dev/null
+}
+
+# bench_wait_port PORT: wait (up to 5 s) until something listens on
+# 127.0.0.1:PORT.
+bench_wait_port() {
+  local _
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+
+# bench_field JSON EXPR: EXPR (Python, over the object's keys) of a JSON
+# object, e.g. bench_field "$out" 'produce["mb_per_s"]'.
+bench_field() {
+  /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, d))' "$1" "$2"
+}

@@ -18,10 +18,8 @@ trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$wor
 
 command -v fio >/dev/null || { deploy/install-deps.sh build; apt-get install -y -q fio >/dev/null; }
 deploy/install-deps.sh test >/dev/null
-if [ ! -d build-release ]; then
-  meson setup build-release --buildtype=release -Dtests=false >/dev/null
-fi
-meson compile -C build-release >/dev/null
+. tests/bench/lib.sh
+bench_build_release
 bench=build-release/tools/sluice-bench
 
 echo "## Single-node produce, $(date -u +%Y-%m-%d)"
@@ -58,7 +56,7 @@ rm -f "$work"/seq.* "$work"/sync.* "$work"/append_*
 build-release/dataplane/sluiced --listen 127.0.0.1:$port --data-dir "$work/data" \
   --set log.level=warn 2>"$work/sluiced.log" &
 pid=$!
-for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+bench_wait_port $port
 
 cmd_max="$bench --bootstrap 127.0.0.1:$port --json produce --topic max --partitions 1 --record-size 1024 --records $records --acks 1"
 cmd_lat="$bench --bootstrap 127.0.0.1:$port --json produce --topic lat --partitions 1 --record-size 1024 --duration 15 --rate 2000 --linger-ms 0 --inflight 1 --acks 1"
@@ -70,7 +68,7 @@ max=$($cmd_max | tail -1)
 cpu=$(awk '{print ($14+$15)/100}' /proc/$pid/stat)
 kill -TERM $pid; wait $pid || true
 
-field() { /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, d))' "$1" "$2"; }
+field() { bench_field "$@"; }
 cat <<EOT
 | measure | value |
 | --- | --- |

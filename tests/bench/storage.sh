@@ -25,10 +25,8 @@ pid=
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 command -v fio >/dev/null || { apt-get install -y -q fio >/dev/null; }
-if [ ! -d build-release ]; then
-  meson setup build-release --buildtype=release -Dtests=false >/dev/null
-fi
-meson compile -C build-release >/dev/null
+. tests/bench/lib.sh
+bench_build_release
 bench=build-release/tools/sluice-bench
 py=/usr/bin/python3
 
@@ -55,10 +53,10 @@ start() { # data dir name, extra sluiced args...
   build-release/dataplane/sluiced --listen 127.0.0.1:$port --data-dir "$work/$d" \
     --set log.level=warn "$@" 2>>"$work/sluiced.log" &
   pid=$!
-  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  bench_wait_port $port
 }
 stop() { kill -TERM $pid; wait $pid || true; pid=; rm -rf "${work:?}/$1"; }
-field() { $py -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, d))' "$1" "$2"; }
+field() { bench_field "$@"; }
 median() { tr ' ' '\n' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 cmd_tput="$bench --bootstrap 127.0.0.1:$port --json produce --topic tput --partitions 4 --record-size 65536 --batch-bytes 1048576 --linger-ms 5 --inflight 10 --acks 1 --duration $secs"
