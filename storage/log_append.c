@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "storage/copy.h"
 #include "storage/log_int.h"
 #include "storage/verify.h"
 
@@ -175,7 +176,7 @@ static void plog_copy_in(struct wbuf **bp, const uint8_t *src, size_t n)
 	while (n > 0) {
 		struct wbuf *b = *bp;
 		size_t take = b->cap - b->len < n ? b->cap - b->len : n;
-		memcpy(b->data + b->len, src, take);
+		copy_stream(b->data + b->len, src, take);
 		b->len += (uint32_t)take;
 		src += take;
 		n -= take;
