@@ -107,6 +107,11 @@ static const struct config_entry config_table[] = {
 	  INT32_MAX,
 	  "reserve an active segment's disk blocks ahead of its writes in steps of this "
 	  "(a multiple of 4096; 0: off)" },
+	{ "log.segment.preallocate.zero.max.bytes.per.second", CT_INT64,
+	  F(log_preallocate_zero_max_rate), "67108864", 0, INT64_MAX,
+	  "while a partition is written slower than this, its next pre-allocation step is "
+	  "written as zeros rather than fallocated, so fdatasync needs no journal commit "
+	  "(lower acks latency at low load; O_DIRECT files only); 0: always fallocate" },
 	{ "log.write.retry.ms", CT_INT64, F(log_write_retry_ms), "1000", 1, 3600000,
 	  "after a write finds the disk full, write again this much later (produce answers "
 	  "KAFKA_STORAGE_ERROR meanwhile; fetches go on)" },

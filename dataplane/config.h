@@ -58,6 +58,7 @@ struct broker_config {
 	int64_t flush_interval_ms;
 	int64_t log_roll_ms;           /* default segment.ms */
 	int64_t log_preallocate_bytes; /* fallocate step of an active segment */
+	int64_t log_preallocate_zero_max_rate; /* bytes/s below which steps are zeros */
 	int64_t tail_cache_bytes;      /* per shard; -1: half the write pool */
 	int32_t read_concurrency_max;  /* per shard: fetch reads at the disk at once */
 	int64_t log_write_retry_ms;    /* after ENOSPC */

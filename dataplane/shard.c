@@ -284,7 +284,8 @@ static void shard_stats_print(struct shard *sh)
 		 "xcall_queue=%d xcalls_outstanding=%d parked_fetches=%d mem_used=%lld "
 		 "mem_limit=%lld mem_pauses=%llu turns=%llu sleeps=%llu zc_sends=%llu "
 		 "recv_nobufs=%llu fetch_cold=%llu tail_cache_bytes=%llu tail_cache_evictions=%llu "
-		 "direct_writes=%llu fixed_buf_writes=%llu storage_faults=%llu turn_max_us=%lld",
+		 "direct_writes=%llu fixed_buf_writes=%llu zeroed_bytes=%llu storage_faults=%llu "
+		 "turn_max_us=%lld",
 		 sh->id, (unsigned long long)s->requests, (unsigned long long)s->bytes_in,
 		 (unsigned long long)s->bytes_out, (unsigned long long)s->batches,
 		 (unsigned long long)s->flushes, sh->n_conns,
@@ -302,6 +303,7 @@ static void shard_stats_print(struct shard *sh)
 		 (unsigned long long)sh->wpool.evictions,
 		 (unsigned long long)sh->sio.stats.direct_writes,
 		 (unsigned long long)sh->sio.stats.fixed_buf_writes,
+		 (unsigned long long)sh->sio.stats.zeroed_bytes,
 		 (unsigned long long)sh->sio.stats.faults_injected,
 		 (long long)s->turn_max_us);
 	sh->stats.turn_max_us = 0; /* the longest since the last print */

@@ -101,6 +101,7 @@ static void topic_log_config(struct shard *sh, const struct topic *t, struct log
 	lc->segment_bytes = t->segment_bytes;
 	lc->segment_ms = t->segment_ms;
 	lc->preallocate_bytes = sh->cfg->log_preallocate_bytes;
+	lc->preallocate_zero_max_rate = sh->cfg->log_preallocate_zero_max_rate;
 	lc->retry_ms = sh->cfg->log_write_retry_ms;
 	lc->io = &sh->sio;
 	lc->index_interval_bytes = t->index_interval_bytes;

@@ -81,6 +81,10 @@ struct log_config {
 				       * append (Kafka segment.ms); 0: never */
 	int64_t preallocate_bytes;    /* reserve .log blocks ahead of the writes
 				       * in steps of this (fallocate); 0: off */
+	int64_t preallocate_zero_max_rate; /* while the log is written slower
+				       * than this (bytes/s), a step is written
+				       * as zeros instead (direct files): syncs
+				       * then need no journal commit; 0: never */
 	int64_t retry_ms;             /* after ENOSPC, retry the write this much
 				       * later (log.write.retry.ms) */
 	int64_t retention_ms;         /* Kafka retention.ms: a sealed segment whose

@@ -131,10 +131,47 @@ static bool chain_want_fallocate(const struct plog *l, const struct plog_chain *
 	return page_up(c->readable) + step / 2 > s->alloc_end;
 }
 
+/* Whether the next step is written as zeros: the log has been written
+ * slower than preallocate_zero_max_rate since the last step (or this is
+ * its first), so the zeros cost the disk little and every sync until the
+ * step is used up skips the journal commit that an unwritten extent's
+ * conversion needs. A fast log gets fallocate: zeros would double its
+ * writes. */
+static bool chain_zero_due(struct plog *l, const struct segment *s)
+{
+	int64_t max_rate = l->cfg.preallocate_zero_max_rate;
+	int64_t since = l->now_ms - l->prealloc_at_ms;
+	uint64_t bytes = l->stats.bytes_written - l->prealloc_at_bytes;
+	bool first = l->prealloc_at_ms < 0;
+	l->prealloc_at_ms = l->now_ms;
+	l->prealloc_at_bytes = l->stats.bytes_written;
+	if (max_rate <= 0 || !s->wfile.direct)
+		return false;
+	return first || (double)bytes * 1000.0 < (double)max_rate * (double)(since > 0 ? since : 0);
+}
+
 static void chain_queue_fallocate(struct plog *l, struct plog_chain *c)
 {
 	struct segment *s = c->seg;
 	int64_t len = l->cfg.preallocate_bytes;
+	if (chain_zero_due(l, s)) {
+		/* Zeros are data: they must start past every byte this chain
+		 * writes (its last page padded), which at a high rate may be
+		 * past the reserved end. The next chain starts after this one
+		 * has completed, so nothing later can race them. */
+		int64_t from = page_up(c->readable) > s->alloc_end ? page_up(c->readable)
+								   : s->alloc_end;
+		int64_t zl = len < SIO_ZERO_MAX_BYTES ? len : SIO_ZERO_MAX_BYTES;
+		if (zl > l->cfg.segment_bytes - from)
+			zl = l->cfg.segment_bytes - from;
+		zl -= zl % SIO_ZERO_CHUNK_BYTES;
+		if (zl > 0) {
+			sio_zero(l->io, &s->wfile, from, zl, chain_op(l, PLOG_OP_FALLOCATE, -1));
+			s->alloc_end = from + zl;
+			l->stats.preallocated_bytes += (uint64_t)zl;
+			return;
+		}
+	}
 	if (len > l->cfg.segment_bytes - s->alloc_end)
 		len = l->cfg.segment_bytes - s->alloc_end;
 	sio_fallocate(l->io, &s->wfile, s->alloc_end, len, chain_op(l, PLOG_OP_FALLOCATE, -1));

@@ -106,6 +106,10 @@ struct plog {
 	struct sio own_io;         /* plain operations on the last ring given to
 				    * plog_flush, when cfg.io is NULL */
 	int64_t retry_at_ms;       /* >= 0: the disk was full; write again then */
+	/* When the last pre-allocation step was queued, and bytes_written then:
+	 * the write rate that picks zeros or fallocate for the next. */
+	int64_t prealloc_at_ms;
+	uint64_t prealloc_at_bytes;
 	int64_t now_ms;            /* last now_ms given to plog_flush */
 	int64_t next_sync_ms;      /* FLUSH_INTERVAL: earliest next fdatasync */
 	bool unsynced;             /* FLUSH_INTERVAL: written data not synced */

@@ -159,6 +159,7 @@ static int plog_config_check(const struct log_config *cfg)
 	if (cfg->segment_bytes < 1 || cfg->segment_bytes > INT32_MAX ||
 	    cfg->index_interval_bytes < 0 || cfg->flush_interval_ms < 0 ||
 	    cfg->segment_ms < 0 || cfg->preallocate_bytes < 0 || cfg->retry_ms < 0 ||
+	    cfg->preallocate_zero_max_rate < 0 ||
 	    cfg->preallocate_bytes % SIO_DIRECT_ALIGN != 0 ||
 	    cfg->retention_ms < -1 || cfg->retention_bytes < -1 ||
 	    (cfg->flush != FLUSH_ALWAYS && cfg->flush != FLUSH_INTERVAL && cfg->flush != FLUSH_NONE))
@@ -240,6 +241,7 @@ struct plog *plog_open(const char *dir, const struct log_config *cfg, int *err_o
 		l->own_io.direct = !cfg->no_direct;
 	}
 	l->retry_at_ms = -1;
+	l->prealloc_at_ms = -1;
 	if (cfg->pool != NULL && cfg->pool->retain_max > 0)
 		cfg->pool->on_evict = plog_cache_on_evict; /* the tail cache */
 	l->next_sync_ms = INT64_MIN;

@@ -48,6 +48,13 @@
  * descriptor, which works the same, a little slower. */
 #define SIO_FILE_SLOTS 4096
 
+/* Pre-allocation by writing zeros (sio_zero) sends one shared, read-only
+ * chunk of zeros this many times per operation: a stretch is a multiple of
+ * the chunk and at most SIO_ZERO_MAX_BYTES. */
+#define SIO_ZERO_CHUNK_BYTES (64 * 1024)
+#define SIO_ZERO_IOVS 256
+#define SIO_ZERO_MAX_BYTES ((int64_t)SIO_ZERO_CHUNK_BYTES * SIO_ZERO_IOVS)
+
 /* Fault rules in one storage.faults spec. */
 #define SIO_FAULT_RULES_MAX 8
 
@@ -72,6 +79,7 @@ struct sio_fault_rule;
 struct sio_stats {
 	uint64_t writes, direct_writes, fixed_buf_writes, fixed_file_ops;
 	uint64_t syncs, fallocates;
+	uint64_t zero_writes, zeroed_bytes; /* pre-allocation by writing zeros */
 	uint64_t faults_injected;
 	uint64_t direct_fallbacks; /* files opened buffered because O_DIRECT was refused */
 };
@@ -153,5 +161,13 @@ void sio_fdatasync(struct sio *io, const struct sio_file *f, struct uring_op *op
  * One SQE. */
 void sio_fallocate(struct sio *io, const struct sio_file *f, int64_t pos, int64_t len,
 		   struct uring_op *op);
+
+/* Pre-allocate [pos, pos + len) of a direct file by writing zeros: unlike
+ * fallocate's unwritten extents, the blocks are then written, so a later
+ * write there is an overwrite that fdatasync makes durable without a
+ * journal commit (ext4, xfs). len is a multiple of SIO_ZERO_CHUNK_BYTES,
+ * at most SIO_ZERO_MAX_BYTES. Faults: as a fallocate. */
+void sio_zero(struct sio *io, const struct sio_file *f, int64_t pos, int64_t len,
+	      struct uring_op *op);
 
 #endif
