@@ -1,7 +1,8 @@
 /*
  * test_sio: the storage backend under the log. O_DIRECT page layout (every
  * byte appended reads back whatever the batch sizes and chain shapes),
- * pre-allocation and what a crash leaves of it, segment.ms rolls, the
+ * pre-allocation (fallocate, and zeros that must never land on data) and
+ * what a crash leaves of it, segment.ms rolls, the
  * fault rules, and what the log does with each fault: EIO on a write or
  * an fdatasync (offline, nothing acknowledged), a full disk (stall, reads
  * go on, resume once there is space), a torn write (recovery cuts it).
@@ -198,6 +199,41 @@ static void preallocation_and_crash(void **state)
 	assert_int_equal(read_all_check(l), 40);
 	plog_close(l);
 	assert_true(tu_file_size(path) > data && tu_file_size(path) < 1 << 20);
+}
+
+/* Pre-allocation by zeros (a slowly written log): the zeros never land on
+ * data, even when one chain writes past the reserved end (a 300 KB batch
+ * against 64 KiB steps), and a crash or a close leaves every record. */
+static void zero_preallocation_keeps_data(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct sio io;
+	struct log_config cfg = tu_config(4 << 20, 4096, FLUSH_ALWAYS);
+	cfg.preallocate_bytes = SIO_ZERO_CHUNK_BYTES;
+	cfg.preallocate_zero_max_rate = INT64_MAX; /* any rate is slow */
+	tu_sio(&io, &f->ring, NULL, &cfg);
+	struct plog *l = open_log(f, &cfg);
+	int64_t now = 0;
+	for (int i = 0; i < 80; i++) {
+		struct tu_batch_spec spec = tu_spec(1, 1000 + i, odd_sizes[i % 9]);
+		spec.fill = (uint8_t)(i % 251);
+		struct plog_append_result res;
+		assert_int_equal(tu_append_spec(l, &spec, &res), 0);
+		if (i % 3 == 2)
+			tu_drive(&f->ring, l, now += 1000);
+	}
+	tu_drive(&f->ring, l, now += 1000);
+	assert_int_equal(plog_high_watermark(l), 80);
+	assert_int_equal(read_all_check(l), 80);
+	if (io.stats.direct_fallbacks == 0)
+		assert_true(io.stats.zero_writes > 0 && io.stats.zeroed_bytes > 0);
+	else
+		assert_int_equal(io.stats.zero_writes, 0); /* buffered: fallocate */
+	plog_close(l);
+	l = open_log(f, &cfg);
+	assert_int_equal(read_all_check(l), 80);
+	plog_close(l);
+	sio_destroy(&io);
 }
 
 static void segment_ms_rolls(void **state)
@@ -412,6 +448,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(direct_layout_reads_back, tu_fixture_setup, tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(registered_buffers_and_files, tu_fixture_setup, tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(preallocation_and_crash, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(zero_preallocation_keeps_data, tu_fixture_setup, tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(segment_ms_rolls, tu_fixture_setup, tu_fixture_teardown),
 		cmocka_unit_test(fault_spec_parsing),
 		cmocka_unit_test_setup_teardown(fsync_error_acknowledges_nothing, tu_fixture_setup, tu_fixture_teardown),
