@@ -3,9 +3,11 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "storage/limits.h"
@@ -123,15 +125,22 @@ static const struct config_entry config_table[] = {
 	{ "log.cleaner.backoff.ms", CT_INT64, F(log_cleaner_backoff_ms), "15000", 1, 86400000,
 	  "how long a shard's cleaner waits before looking again when no log was due" },
 	{ "log.cleaner.dedupe.buffer.size", CT_INT64, F(log_cleaner_dedupe_buffer_size), "16777216",
-	  COMPACT_MAP_BYTES_MIN, INT32_MAX,
+	  COMPACT_MAP_BYTES_MIN, COMPACT_MAP_BYTES_MAX,
 	  "per shard: memory of the cleaner's key -> offset map (24 bytes a key; allocated when the "
 	  "shard first cleans a log, and counted in memory.per.shard.bytes); a round maps at most "
-	  "75% of it and cleans the rest in later rounds" },
+	  "75% of it and cleans the rest in later rounds. Must fit memory.per.shard.bytes beside "
+	  "the pools and two largest requests, and all shards' maps at most half the machine's "
+	  "memory" },
 	{ "log.cleaner.io.max.bytes.per.second", CT_INT64, F(log_cleaner_io_max_bytes_per_second),
 	  "0", 0, INT64_MAX, "per shard: bytes the cleaner may read and write per second (0: no limit)" },
 	{ "log.cleaner.slice.bytes", CT_INT64, F(log_cleaner_slice_bytes), "262144", 4096, 256 << 20,
 	  "the cleaner's work in one loop turn: segment bytes read (and what they become written), "
 	  "so a produce waits behind at most this much of it" },
+	{ "log.cleaner.decompress.max.bytes", CT_INT64, F(log_cleaner_decompress_max_bytes),
+	  "67108864", COMPACT_DECOMPRESS_BYTES_MIN, COMPACT_DECOMPRESS_BYTES_MAX,
+	  "per shard: a compressed batch (gzip, snappy, lz4, zstd) whose records decompress past "
+	  "this is kept whole by the cleaner; the cleaner's buffer grows to it at most (counted in "
+	  "memory.per.shard.bytes)" },
 	{ "storage.faults", CT_STRING, F(storage_faults), "", 0, 0,
 	  "TESTS ONLY: make storage operations fail, rules EFFECT:OP[:file=..][:after=N]"
 	  "[:count=N][:while=PATH] separated by ';' (EFFECT eio|enospc|short|torn|einval, OP "
@@ -330,6 +339,68 @@ int config_load_file(struct broker_config *c, const char *path, char *err, size_
 	return rc;
 }
 
+/* What a shard's budget must hold besides the cleaner: the fixed pools,
+ * plus room for two requests of the largest size in flight (one being
+ * assembled, one being answered), so a legal request can always make
+ * progress. */
+static int64_t config_budget_need(const struct broker_config *c)
+{
+	return (int64_t)c->recv_buffers * c->recv_buffer_bytes + config_write_pool_bytes(c) +
+	       2 * c->socket_request_max_bytes;
+}
+
+/* Shards the broker will run: num.shards, else one per CPU it may use
+ * (as main.c counts them). */
+static int64_t config_shard_count(const struct broker_config *c)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	if (c->shards > 0)
+		return c->shards;
+	int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+	return n < 1 ? 1 : n > SHARDS_MAX ? SHARDS_MAX : n;
+}
+
+/* The cleaner's offset map (log.cleaner.dedupe.buffer.size, per shard,
+ * allocated whole when a shard first cleans). The rule: at least
+ * COMPACT_MAP_BYTES_MIN (fewer keys than one batch may hold stalls every
+ * round), at most COMPACT_MAP_BYTES_MAX (Kafka's 2 GiB per cleaner); and,
+ * when the cleaner runs, it must fit each shard's budget beside what the
+ * other settings need (it is charged there: a map that does not fit would
+ * pause the shard's reads for good), and all shards' maps together at most
+ * COMPACT_MAP_PHYS_MEMORY_PCT of the machine's physical memory. */
+static int config_validate_cleaner(const struct broker_config *c, char *err, size_t err_len)
+{
+	long long map = (long long)c->log_cleaner_dedupe_buffer_size;
+	if (map < COMPACT_MAP_BYTES_MIN || map > COMPACT_MAP_BYTES_MAX) {
+		snprintf(err, err_len, "log.cleaner.dedupe.buffer.size: %lld is outside [%lld, %lld]: "
+			 "the offset map takes 24 bytes a key and must hold at least one batch's keys; "
+			 "2 GiB is the most one shard's cleaner may use", map,
+			 (long long)COMPACT_MAP_BYTES_MIN, (long long)COMPACT_MAP_BYTES_MAX);
+		return -1;
+	}
+	if (!c->log_cleaner_enable)
+		return 0;
+	long long need = (long long)config_budget_need(c);
+	if (map > (long long)c->memory_per_shard_bytes - need) {
+		snprintf(err, err_len, "log.cleaner.dedupe.buffer.size=%lld does not fit in "
+			 "memory.per.shard.bytes=%lld beside the %lld bytes the other settings need; "
+			 "lower it or raise memory.per.shard.bytes", map,
+			 (long long)c->memory_per_shard_bytes, need);
+		return -1;
+	}
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	long long shards = (long long)config_shard_count(c);
+	if (pages > 0 && page > 0 &&
+	    map * shards > (long long)pages * page / 100 * COMPACT_MAP_PHYS_MEMORY_PCT) {
+		snprintf(err, err_len, "log.cleaner.dedupe.buffer.size=%lld x %lld shards is more "
+			 "than %d%% of this machine's %lld bytes of memory; lower it", map, shards,
+			 COMPACT_MAP_PHYS_MEMORY_PCT, (long long)pages * page);
+		return -1;
+	}
+	return 0;
+}
+
 int config_validate(const struct broker_config *c, char *err, size_t err_len)
 {
 	if (c->listen_host[0] == '\0' || c->listen_port == 0) {
@@ -366,12 +437,7 @@ int config_validate(const struct broker_config *c, char *err, size_t err_len)
 		return -1;
 	}
 	{
-		/* Budget: the fixed pools, plus room for two requests of the
-		 * largest size in flight (one being assembled, one being
-		 * answered), so a legal request can always make progress. */
-		int64_t fixed = (int64_t)c->recv_buffers * c->recv_buffer_bytes +
-				config_write_pool_bytes(c);
-		int64_t need = fixed + 2 * c->socket_request_max_bytes;
+		int64_t need = config_budget_need(c);
 		if (c->memory_per_shard_bytes < need) {
 			snprintf(err, err_len, "memory.per.shard.bytes=%lld is below what the other "
 				 "settings need: %lld (receive buffers + write.buffer.pool.bytes + 2 x "
@@ -380,6 +446,8 @@ int config_validate(const struct broker_config *c, char *err, size_t err_len)
 			return -1;
 		}
 	}
+	if (config_validate_cleaner(c, err, err_len) != 0)
+		return -1;
 	if (c->log_preallocate_bytes % SIO_DIRECT_ALIGN != 0) {
 		snprintf(err, err_len, "log.segment.preallocate.bytes: %lld is not a multiple of %d",
 			 (long long)c->log_preallocate_bytes, SIO_DIRECT_ALIGN);

@@ -69,6 +69,7 @@ struct broker_config {
 	int64_t log_cleaner_dedupe_buffer_size;  /* offset map bytes, per shard */
 	int64_t log_cleaner_io_max_bytes_per_second; /* per shard; 0: no limit */
 	int64_t log_cleaner_slice_bytes;         /* cleaner work per loop turn */
+	int64_t log_cleaner_decompress_max_bytes; /* per compressed batch */
 	char storage_faults[512];      /* fault injection rules (tests) */
 	char log_level[16];
 };

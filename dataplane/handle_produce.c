@@ -171,10 +171,11 @@ static int16_t produce_validate(struct partition *p, struct kbytes records, stru
 	if (n > p->topic->meta->max_message_bytes)
 		return KAFKA_MESSAGE_TOO_LARGE;
 	/* As Kafka's LogValidator.validateKey: a compacted log keeps records
-	 * by key, so one without is refused. Batches in a codec Sluice cannot
-	 * decode (snappy, lz4, zstd) are let through unseen; the cleaner keeps
-	 * them whole. A gzip batch is inflated for this (the one allocation
-	 * on this path, for compacted topics only). */
+	 * by key, so one without is refused. A compressed batch (any codec)
+	 * is decompressed for this (the one allocation on this path, for
+	 * compacted topics only); one that does not decode, or decompresses
+	 * past COMPACT_DECOMPRESS_BYTES_DEFAULT, is let through unseen, and
+	 * the cleaner keeps it whole. */
 	if (p->topic->meta->cleanup_compact && compact_batch_all_keyed(records.ptr, h) == 0)
 		return KAFKA_INVALID_RECORD;
 	return KAFKA_NONE;

@@ -79,6 +79,7 @@ static bool compact_cleaner_ready(struct shard *sh, struct shard_compact *sc)
 	struct cleaner_config cc = {
 		.dedupe_buffer_bytes = sh->cfg->log_cleaner_dedupe_buffer_size,
 		.slice_bytes = sh->cfg->log_cleaner_slice_bytes,
+		.decompress_bytes_max = sh->cfg->log_cleaner_decompress_max_bytes,
 	};
 	int err;
 	sc->c = cleaner_new(&cc, &err);

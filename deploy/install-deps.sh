@@ -4,7 +4,8 @@
 # Runs apt-get only when something is missing, so repeated runs are fast.
 set -euo pipefail
 
-build_pkgs=(meson ninja-build pkg-config gcc liburing-dev libisal-dev libhugetlbfs-dev)
+build_pkgs=(meson ninja-build pkg-config gcc liburing-dev libisal-dev libhugetlbfs-dev
+  liblz4-dev libzstd-dev libsnappy-dev)
 test_pkgs=(libcmocka-dev kcat librdkafka-dev python3-confluent-kafka python3-kafka python3-pytest
   python3-snappy python3-lz4 python3-zstandard)
 

@@ -30,10 +30,14 @@
  *   finish  the checkpoint moves to the mapped end; counters and one log
  *           line.
  *
- * Kept whatever the keys say: control and transactional batches (there are
- * no transactions yet, so their keys are not mapped either), batches
- * compressed with a codec Sluice cannot decode (snappy, lz4, zstd), the
- * last batch of each producer the log still tracks (emptied of records if
+ * Compressed batches (gzip, snappy, lz4, zstd) are decompressed to read
+ * their keys and, when they lose records, compressed again with their own
+ * codec (compact_batch.h). Kept whatever the keys say: control and
+ * transactional batches (there are no transactions yet, so their keys are
+ * not mapped either), batches whose records decompress past
+ * decompress_bytes_max or do not decode, a batch whose rewrite would make
+ * the cleaned segment longer than what it replaces up to that batch (a
+ * producer's compressor may beat the cleaner's), the last batch of each producer the log still tracks (emptied of records if
  * none is left: it holds the producer's last sequence), and the last batch
  * of every group (emptied likewise), so a cleaned segment ends at exactly
  * the offset where the next one starts and recovery knows which old
@@ -65,6 +69,10 @@ struct cleaner_config {
 				      * log.cleaner.dedupe.buffer.size) */
 	int64_t slice_bytes;         /* work per cleaner_step: bytes read, or
 				      * map memory cleared (log.cleaner.slice.bytes) */
+	int64_t decompress_bytes_max; /* a compressed batch whose records
+				       * decompress past this is kept whole
+				       * (log.cleaner.decompress.max.bytes; 0:
+				       * COMPACT_DECOMPRESS_BYTES_DEFAULT) */
 };
 
 /* What plog_compact_plan found. */
@@ -76,7 +84,8 @@ struct plog_cleanable {
 };
 
 /* A cleaner with its offset map allocated. NULL with -EINVAL (a map of
- * fewer than two slots, a slice < 1) or -ENOMEM in *err. */
+ * fewer than two slots, a slice < 1, a negative decompress_bytes_max) or
+ * -ENOMEM in *err. */
 struct cleaner *cleaner_new(const struct cleaner_config *cfg, int *err);
 void cleaner_free(struct cleaner *c);
 

@@ -6,7 +6,6 @@
 #include "storage/compact_batch.h"
 
 #include <errno.h>
-#include <isa-l/igzip_lib.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,61 +14,14 @@
 
 void compact_codec_free(struct compact_codec *cc)
 {
-	free(cc->inflate);
-	free(cc->plain);
-	free(cc->level_buf);
+	codec_ctx_free(&cc->ctx);
+	codec_buf_free(&cc->plain);
 	memset(cc, 0, sizeof(*cc));
 }
 
-/* Room for n inflated bytes (doubling, up to COMPACT_INFLATE_BYTES_MAX). */
-static int codec_plain_grow(struct compact_codec *cc, size_t want)
+size_t compact_codec_bytes(const struct compact_codec *cc)
 {
-	if (want > COMPACT_INFLATE_BYTES_MAX)
-		return -EFBIG;
-	size_t cap = cc->plain_cap ? cc->plain_cap : 64 * 1024;
-	while (cap < want)
-		cap *= 2;
-	if (cap > COMPACT_INFLATE_BYTES_MAX)
-		cap = COMPACT_INFLATE_BYTES_MAX;
-	uint8_t *p = realloc(cc->plain, cap);
-	if (p == NULL)
-		return -ENOMEM;
-	cc->plain = p;
-	cc->plain_cap = cap;
-	return 0;
-}
-
-/* Inflate one gzip member into cc->plain. Its length, -EFBIG past the
- * limit, -EINVAL when corrupt, -ENOMEM. */
-static int64_t codec_inflate(struct compact_codec *cc, const uint8_t *in, size_t in_len)
-{
-	if (cc->inflate == NULL && (cc->inflate = malloc(sizeof(*cc->inflate))) == NULL)
-		return -ENOMEM;
-	struct inflate_state *s = cc->inflate;
-	isal_inflate_init(s);
-	s->crc_flag = ISAL_GZIP; /* gzip header parsed, trailer CRC checked */
-	s->next_in = (uint8_t *)in;
-	s->avail_in = (uint32_t)in_len; /* <= BATCH_BYTES_MAX */
-	size_t out = 0;
-	for (;;) {
-		if (out == cc->plain_cap) {
-			int rc = codec_plain_grow(cc, out + 1 > in_len * 4 ? out + 1 : in_len * 4);
-			if (rc != 0)
-				return rc;
-		}
-		size_t room = cc->plain_cap - out;
-		s->next_out = cc->plain + out;
-		s->avail_out = (uint32_t)room;
-		int rc = isal_inflate(s);
-		out += room - s->avail_out;
-		if (rc < 0)
-			return -EINVAL;
-		if (s->block_state == ISAL_BLOCK_FINISH)
-			break;
-		if (s->avail_in == 0 && s->avail_out > 0)
-			return -EINVAL; /* the stream ends early */
-	}
-	return s->avail_in == 0 ? (int64_t)out : -EINVAL;
+	return codec_ctx_bytes(&cc->ctx) + cc->plain.cap;
 }
 
 int compact_batch_records(struct compact_codec *cc, const uint8_t *p, const struct batch_hdr *h,
@@ -79,16 +31,16 @@ int compact_batch_records(struct compact_codec *cc, const uint8_t *p, const stru
 	*recs = p + BATCH_HEADER_BYTES;
 	*len = size - BATCH_HEADER_BYTES;
 	int codec = batch_compression(h);
-	if (codec == COMPACT_CODEC_NONE)
+	if (codec == CODEC_NONE)
 		return 1;
-	if (codec != COMPACT_CODEC_GZIP)
-		return 0;
-	int64_t n = codec_inflate(cc, *recs, *len);
-	if (n == -EFBIG)
+	if (cc->plain.max == 0)
+		cc->plain.max = COMPACT_DECOMPRESS_BYTES_DEFAULT;
+	int64_t n = codec_decompress(&cc->ctx, codec, *recs, *len, &cc->plain, &cc->form);
+	if (n == -EFBIG || n == -ENOTSUP)
 		return 0;
 	if (n < 0)
 		return (int)n;
-	*recs = cc->plain;
+	*recs = cc->plain.p;
 	*len = (size_t)n;
 	return 1;
 }
@@ -162,36 +114,10 @@ int compact_batch_all_keyed(const uint8_t *p, const struct batch_hdr *h)
 	return rc;
 }
 
-size_t compact_batch_filter_room(size_t batch_bytes, size_t recs_len)
+size_t compact_batch_filter_room(const struct batch_hdr *h, size_t batch_bytes, size_t recs_len)
 {
-	/* Stored deflate blocks add 5 bytes per 64 KiB, plus the gzip
-	 * header and trailer: 1/64 and a page cover it with room to spare. */
-	size_t z = recs_len + recs_len / 64 + 4096;
+	size_t z = codec_compress_bound(batch_compression(h), recs_len);
 	return BATCH_HEADER_BYTES + (z > batch_bytes ? z : batch_bytes);
-}
-
-/* Deflate plain[0..len) as one gzip member into out. Its size, or -ENOSPC
- * / -ENOMEM. */
-static int64_t codec_deflate(struct compact_codec *cc, const uint8_t *plain, size_t len,
-			     uint8_t *out, size_t cap)
-{
-	if (cc->level_buf == NULL && (cc->level_buf = malloc(ISAL_DEF_LVL1_DEFAULT)) == NULL)
-		return -ENOMEM;
-	struct isal_zstream z;
-	isal_deflate_stateless_init(&z);
-	z.level = 1;
-	z.level_buf = cc->level_buf;
-	z.level_buf_size = ISAL_DEF_LVL1_DEFAULT;
-	z.gzip_flag = IGZIP_GZIP;
-	z.end_of_stream = 1;
-	z.flush = NO_FLUSH;
-	z.next_in = (uint8_t *)plain;
-	z.avail_in = (uint32_t)len;
-	z.next_out = out;
-	z.avail_out = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
-	if (isal_deflate_stateless(&z) != COMP_OK)
-		return -ENOSPC;
-	return (int64_t)z.total_out;
 }
 
 /* Header of the rewritten batch: the original's, with the new count,
@@ -217,12 +143,13 @@ int64_t compact_batch_filter(struct compact_codec *cc, const uint8_t *p, const s
 			     struct compact_filter_result *res)
 {
 	size_t size = BATCH_LOG_OVERHEAD + (size_t)h->batch_length;
-	bool gzip = batch_compression(h) == COMPACT_CODEC_GZIP;
-	/* Kept records are packed at dst: after the header in out, or, for
-	 * gzip, in place at the front of the inflated records (a kept record
-	 * never moves forward, so the walk ahead is not overwritten). */
-	uint8_t *dst = gzip ? cc->plain : out + BATCH_HEADER_BYTES;
-	size_t dst_cap = gzip ? cc->plain_cap : out_cap - BATCH_HEADER_BYTES;
+	int codec = batch_compression(h);
+	/* Kept records are packed at dst: after the header in out, or, for a
+	 * compressed batch, in place at the front of the decompressed records
+	 * (a kept record never moves forward, so the walk ahead is not
+	 * overwritten). */
+	uint8_t *dst = codec != CODEC_NONE ? cc->plain.p : out + BATCH_HEADER_BYTES;
+	size_t dst_cap = codec != CODEC_NONE ? cc->plain.cap : out_cap - BATCH_HEADER_BYTES;
 	if (out_cap < size || out_cap < BATCH_HEADER_BYTES)
 		return -ENOSPC;
 	memset(res, 0, sizeof(*res));
@@ -261,9 +188,10 @@ int64_t compact_batch_filter(struct compact_codec *cc, const uint8_t *p, const s
 		return batch_finish(out, p, h, (int16_t)(h->attributes & ~BATCH_ATTR_COMPRESSION_MASK),
 				    0, h->max_timestamp, 0);
 	}
-	if (gzip) {
-		int64_t z = codec_deflate(cc, cc->plain, used, out + BATCH_HEADER_BYTES,
-					  out_cap - BATCH_HEADER_BYTES);
+	if (codec != CODEC_NONE) {
+		/* Its own codec, in the form it came in: the attributes stay. */
+		int64_t z = codec_compress(&cc->ctx, codec, cc->form, cc->plain.p, used,
+					   out + BATCH_HEADER_BYTES, out_cap - BATCH_HEADER_BYTES);
 		if (z < 0)
 			return z;
 		used = (size_t)z;

@@ -12,10 +12,12 @@
  * record, when it must be kept, is its header alone with the compression
  * bits cleared (what Kafka writes for an emptied batch).
  *
- * Codecs: uncompressed batches, and gzip ones (inflated and deflated again
- * with isa-l's igzip, the library the storage code links for CRC-32C).
- * Sluice has no snappy, lz4 or zstd code: such batches are not looked into
- * (compact_batch_records answers 0) and the cleaner keeps them whole.
+ * Codecs: all of Kafka's (storage/codec.h). A compressed batch's records
+ * are decompressed (at most a set limit: a batch that decompresses past it
+ * is not looked into, and the cleaner keeps it whole), and a batch that
+ * loses records is compressed again with its own codec, in the form its
+ * producer wrote (snappy raw or xerial-framed), so its attributes do not
+ * change.
  *
  * Threading: a codec context belongs to one thread. No I/O.
  */
@@ -27,9 +29,7 @@
 #include <stdint.h>
 
 #include "storage/batch.h"
-
-#define COMPACT_CODEC_NONE 0
-#define COMPACT_CODEC_GZIP 1
+#include "storage/codec.h"
 
 /* One record as the cleaner sees it. */
 struct compact_rec {
@@ -44,23 +44,25 @@ struct compact_rec {
 	size_t raw_len;
 };
 
-/* Buffers for gzip work, grown on demand up to COMPACT_INFLATE_BYTES_MAX
- * and kept between batches. Zero-initialise; free with
- * compact_codec_free. */
+/* Decompression state and its output, grown on demand up to plain.max
+ * (0 at the first use: COMPACT_DECOMPRESS_BYTES_DEFAULT) and kept between
+ * batches. Zero-initialise; free with compact_codec_free. */
 struct compact_codec {
-	struct inflate_state *inflate;
-	uint8_t *plain;      /* inflated records */
-	size_t plain_cap;
-	uint8_t *level_buf;  /* deflate's working memory */
+	struct codec_ctx ctx;
+	struct codec_buf plain; /* decompressed records */
+	unsigned form;          /* CODEC_FORM_* of the last batch decompressed */
 };
 
 void compact_codec_free(struct compact_codec *cc);
 
+/* Memory cc holds. */
+size_t compact_codec_bytes(const struct compact_codec *cc);
+
 /* The records of the whole, CRC-checked batch at p (header h): 1 with
- * [*recs, *recs + *len), inflated into cc for gzip; 0 when they cannot be
- * looked into (another codec, or they inflate past
- * COMPACT_INFLATE_BYTES_MAX); -EINVAL when the gzip stream is corrupt;
- * -ENOMEM. */
+ * [*recs, *recs + *len), decompressed into cc when the batch is
+ * compressed; 0 when they cannot be looked into (no Kafka codec, or they
+ * decompress past cc->plain.max); -EINVAL when the compressed data is
+ * corrupt; -ENOMEM. */
 int compact_batch_records(struct compact_codec *cc, const uint8_t *p, const struct batch_hdr *h,
 			  const uint8_t **recs, size_t *len);
 
@@ -84,8 +86,9 @@ static inline void compact_rec_iter_init(struct compact_rec_iter *it, const uint
 int compact_rec_next(struct compact_rec_iter *it, struct compact_rec *r);
 
 /* Does every record of the batch have a key? 1 yes, 0 no, -1 when the
- * records cannot be looked into (another codec, corrupt, or no memory):
- * what Produce checks on a compacted topic. Allocates for a gzip batch. */
+ * records cannot be looked into (no Kafka codec, corrupt, past
+ * COMPACT_DECOMPRESS_BYTES_DEFAULT, or no memory): what Produce checks on
+ * a compacted topic. Allocates for a compressed batch. */
 int compact_batch_all_keyed(const uint8_t *p, const struct batch_hdr *h);
 
 /* Decides about one record at offset (batch base + delta): keep it? */
@@ -98,18 +101,20 @@ struct compact_filter_result {
 
 /* Write into out (room for out_cap bytes) the batch at p (whole, CRC
  * checked, header h, its records from compact_batch_records) without the
- * records keep() refuses. keep_empty: when no record is kept, write the
- * empty batch instead of nothing. Returns the bytes written (0 when the
- * batch goes away), -ENOSPC if out_cap is too small, -EINVAL for a
- * malformed record, -ENOMEM. */
+ * records keep() refuses; a compressed batch's kept records are compressed
+ * again into out with the batch's codec (cc's buffers are reused in
+ * place). keep_empty: when no record is kept, write the empty batch
+ * instead of nothing. Returns the bytes written (0 when the batch goes
+ * away), -ENOSPC if out_cap is too small, -EINVAL for a malformed record,
+ * -ENOMEM. */
 int64_t compact_batch_filter(struct compact_codec *cc, const uint8_t *p, const struct batch_hdr *h,
 			     const uint8_t *recs, size_t recs_len, compact_keep_fn keep, void *arg,
 			     bool keep_empty, uint8_t *out, size_t out_cap,
 			     struct compact_filter_result *res);
 
-/* Room compact_batch_filter may need for a batch of batch_bytes whose
- * records are recs_len bytes decoded (deflate may grow incompressible
- * data a little). */
-size_t compact_batch_filter_room(size_t batch_bytes, size_t recs_len);
+/* Room compact_batch_filter may need for the batch with header h of
+ * batch_bytes whose records are recs_len bytes decoded (a codec may grow
+ * incompressible data a little). */
+size_t compact_batch_filter_room(const struct batch_hdr *h, size_t batch_bytes, size_t recs_len);
 
 #endif

@@ -83,6 +83,7 @@ struct compact_job {
 	struct segment *out;       /* its cleaned segment (log_fd: .log.cleaned) */
 	int64_t out_written;       /* bytes of out written to the file */
 	int64_t g_in_bytes;        /* bytes of the group's segments */
+	int64_t g_read_bytes;      /* of them, bytes of the batches cleaned so far */
 	int64_t g_out_bytes;       /* bytes of its cleaned segment */
 	uint64_t g_removed;        /* records dropped from the group */
 	bool g_changed;            /* some batch was not copied as it was */

@@ -95,9 +95,21 @@
  * read on its own), and writes its output when this much is buffered. */
 #define COMPACT_IO_CHUNK_BYTES (256 * 1024)
 
-/* A gzip batch whose records inflate past this is kept whole rather than
- * filtered (the cleaner's buffers stay bounded whatever a producer sent). */
-#define COMPACT_INFLATE_BYTES_MAX (64 * 1024 * 1024)
+/* A compressed batch (gzip, snappy, lz4, zstd) whose records decompress
+ * past this is kept whole rather than filtered, so the cleaner's buffers
+ * stay bounded whatever a producer sent: the default of the broker's
+ * log.cleaner.decompress.max.bytes (struct cleaner_config), and the bound
+ * Produce uses when it looks for keyless records on a compacted topic.
+ * 64 MiB is 64 times message.max.bytes' default of 1 MiB, past the ratio
+ * of any codec on real records. */
+#define COMPACT_DECOMPRESS_BYTES_DEFAULT (64 * 1024 * 1024)
+
+/* The knob's range: at least a default-size batch uncompressed (smaller
+ * would leave most compressed batches uncleaned), at most 1 GiB (isa-l
+ * counts output in 32 bits, and a shard's cleaner should not hold more
+ * for one batch). */
+#define COMPACT_DECOMPRESS_BYTES_MIN (1024 * 1024)
+#define COMPACT_DECOMPRESS_BYTES_MAX (1024 * 1024 * 1024)
 
 /* After a compaction swap, the replaced segments' files are shrunk by this
  * many slices (log.cleaner.slice.bytes) per cleaner step before they are
@@ -110,5 +122,16 @@
 /* Smallest offset map the cleaner accepts (log.cleaner.dedupe.buffer.size):
  * it must hold the records of any one batch, and 1 MiB holds ~32 Ki keys. */
 #define COMPACT_MAP_BYTES_MIN (1024 * 1024)
+
+/* Largest offset map: Kafka's cap of 2 GiB per cleaner thread (its
+ * "cannot use more than 2G of cleaner buffer space per cleaner thread"),
+ * ~67 M keys a round, which also keeps the map's slot count in 32 bits. */
+#define COMPACT_MAP_BYTES_MAX ((int64_t)2 * 1024 * 1024 * 1024 - 1)
+
+/* Besides fitting the shard's budget, the offset maps of all shards
+ * together may take at most this share of the machine's physical memory
+ * (they are allocated whole, and the page cache, the write pools and
+ * everything else on the host need the rest). */
+#define COMPACT_MAP_PHYS_MEMORY_PCT 50
 
 #endif

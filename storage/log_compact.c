@@ -34,13 +34,15 @@ static int64_t monotonic_us(void)
 
 struct cleaner *cleaner_new(const struct cleaner_config *cfg, int *err)
 {
-	*err = cfg->slice_bytes < 1 ? -EINVAL : 0;
+	*err = cfg->slice_bytes < 1 || cfg->decompress_bytes_max < 0 ? -EINVAL : 0;
 	struct cleaner *c = *err == 0 ? calloc(1, sizeof(*c)) : NULL;
 	if (*err == 0 && c == NULL)
 		*err = -ENOMEM;
 	if (c == NULL)
 		return NULL;
 	c->cfg = *cfg;
+	c->codec.plain.max = cfg->decompress_bytes_max > 0 ? (size_t)cfg->decompress_bytes_max
+							   : COMPACT_DECOMPRESS_BYTES_DEFAULT;
 	size_t bytes = cfg->dedupe_buffer_bytes > 0 ? (size_t)cfg->dedupe_buffer_bytes : 0;
 	*err = compact_map_init(&c->map, bytes);
 	if (*err == 0) {
@@ -71,7 +73,7 @@ void cleaner_free(struct cleaner *c)
 
 size_t cleaner_memory_bytes(const struct cleaner *c)
 {
-	return compact_map_bytes(&c->map) + c->rcap + c->ocap + c->codec.plain_cap;
+	return compact_map_bytes(&c->map) + c->rcap + c->ocap + compact_codec_bytes(&c->codec);
 }
 
 int64_t cleaner_step_us_max(const struct cleaner *c)
@@ -402,6 +404,7 @@ static int job_group(struct cleaner *c, struct plog *l, struct compact_job *job)
 	job->g_first = first;
 	job->g_end = end;
 	job->g_in_bytes = bytes;
+	job->g_read_bytes = 0;
 	job->g_removed = 0;
 	job->g_changed = false;
 	job->out_written = 0;
@@ -490,12 +493,13 @@ static int clean_batch(struct cleaner *c, struct plog *l, struct compact_job *jo
 	const uint8_t *recs = NULL;
 	size_t len = 0;
 	int rc = 0;
+	job->g_read_bytes += size;
 	if (!(h->attributes & (BATCH_ATTR_CONTROL | BATCH_ATTR_TRANSACTIONAL)))
 		rc = compact_batch_records(&c->codec, p, h, &recs, &len);
 	if (rc < 0 && rc != -EINVAL)
 		return rc;
 	if (rc == 1) {
-		rc = out_room(c, job, compact_batch_filter_room((size_t)size, len));
+		rc = out_room(c, job, compact_batch_filter_room(h, (size_t)size, len));
 		if (rc != 0)
 			return rc;
 		struct keep_ctx k = { &c->map, job->segs[job->cur].mtime_ms > job->horizon_ms };
@@ -503,7 +507,10 @@ static int clean_batch(struct cleaner *c, struct plog *l, struct compact_job *jo
 		int64_t n = compact_batch_filter(&c->codec, p, h, recs, len, keep_record, &k,
 						 keep_empty_batch(l, job, h, size, pos),
 						 c->obuf + c->olen, c->ocap - c->olen, &res);
-		if (n >= 0) {
+		/* The cleaned segment never gets longer than what it replaces,
+		 * batch by batch: a batch compressed again may come out larger
+		 * than its producer made it, and is then kept as it was. */
+		if (n >= 0 && job->out->size + n <= job->g_read_bytes) {
 			if (n > 0)
 				out_commit(c, job, n);
 			job->g_removed += (uint64_t)res.removed;
@@ -512,8 +519,8 @@ static int clean_batch(struct cleaner *c, struct plog *l, struct compact_job *jo
 		}
 		if (n == -ENOMEM)
 			return (int)n;
-		/* Records that do not decode, or that deflate will not fit:
-		 * the batch stays as the producer wrote it. */
+		/* Records that do not decode, or that do not compress into the
+		 * room: the batch stays as the producer wrote it. */
 	}
 	rc = out_room(c, job, (size_t)size);
 	if (rc != 0)

@@ -8,8 +8,10 @@ each key at the offset it was written at; tombstones go after
 delete.retention.ms; sluice-dump verifies the cleaned files (CRCs, indexes,
 offsets that only grow, with gaps).
 """
+import bisect
 import glob
 import os
+import struct
 import threading
 import time
 
@@ -17,7 +19,8 @@ import pytest
 
 import kafka_raw as kr
 from conftest import unique, wait_for
-from helpers import consume, create_topic, kcat, produce_all, producer
+from helpers import (consume, create_topic, expected_librdkafka_codecs, kcat, produce_all,
+                     producer)
 from test_dump import dump
 
 CLEANER_ARGS = ("--set", "log.cleaner.backoff.ms=100")
@@ -245,3 +248,171 @@ def test_dump_verifies_cleaned_segments(make_broker):
     r = dump("--records", *logs)
     assert r.returncode == 0
     b.start()
+
+
+# ------------------------------------------------------- compressed batches
+#
+# Compaction of batches in each of Kafka's codecs, written by real clients:
+# confluent-kafka (librdkafka: raw snappy) where librdkafka compresses the
+# codec for sluiced (see helpers.expected_librdkafka_codecs), and
+# kafka-python (xerial-framed snappy, python-lz4 frames, zstandard) where
+# its Python module is installed. Each writes its own keys, several values
+# a key, in small batches; the cleaner must decompress the batches, drop
+# what later offsets replace and compress what stays with the batch's own
+# codec; confluent-kafka and kcat then read exactly the latest value of
+# every key.
+
+CODECS = ["gzip", "snappy", "lz4", "zstd"]
+
+
+def librdkafka_has(codec):
+    """Can this librdkafka (de)compress codec at all?"""
+    from confluent_kafka import KafkaException, Producer
+    try:
+        Producer({"compression.type": codec})
+        return True
+    except KafkaException:
+        return False
+
+
+def kafka_python_producer(b, codec):
+    """A kafka-python producer compressing with codec, or None (with why)."""
+    try:
+        from kafka import KafkaProducer
+        from kafka import codec as kcodec
+    except ImportError:
+        return None, "kafka-python is not installed"
+    has = {"gzip": kcodec.has_gzip, "snappy": kcodec.has_snappy, "lz4": kcodec.has_lz4,
+           "zstd": kcodec.has_zstd}[codec]
+    if not has():
+        return None, "kafka-python has no %s module here" % codec
+    return KafkaProducer(bootstrap_servers=b.bootstrap, compression_type=codec, acks="all",
+                         linger_ms=200, batch_size=1500, max_block_ms=15000,
+                         request_timeout_ms=15000, api_version_auto_timeout_ms=10000), None
+
+
+def random_updates(prefix, keys, n):
+    """n updates cycling over keys of their own. Values are part random
+    (so the topic spans several segments even compressed) and part
+    repeated (so that even snappy shrinks a batch: librdkafka sends a batch
+    uncompressed when its codec does not make it smaller)."""
+    return [{"key": b"%s%d" % (prefix, i % keys),
+             "value": b"v%06d-" % i + os.urandom(20).hex().encode() + b"." * 48}
+            for i in range(n)]
+
+
+def batch_headers(bootstrap, topic):
+    """Every batch of partition 0 (raw Fetch v4, not decompressed):
+    dicts of base, last (offset), codec (name), count (records)."""
+    out = []
+    with kr.Conn.to(bootstrap) as c:
+        offset = 0
+        while True:
+            err, hw, data = c.fetch(topic, 0, offset)
+            assert err == 0
+            pos = 0
+            while pos + 61 <= len(data):
+                base, length = struct.unpack_from(">qi", data, pos)
+                if pos + 12 + length > len(data):
+                    break
+                attrs, last_delta = struct.unpack_from(">hi", data, pos + 21)
+                count, = struct.unpack_from(">i", data, pos + 57)
+                if base + last_delta >= offset:
+                    out.append({"base": base, "last": base + last_delta,
+                                "codec": kr.CODEC_NAMES.get(attrs & 7, "?"), "count": count})
+                offset = base + last_delta + 1
+                pos += 12 + length
+            if offset >= hw:
+                return out
+
+
+def batches_of(batches, offsets):
+    """The batches holding any of offsets."""
+    offs = sorted(offsets)
+
+    def holds(bt):
+        i = bisect.bisect_left(offs, bt["base"])
+        return i < len(offs) and offs[i] <= bt["last"]
+    return [bt for bt in batches if holds(bt)]
+
+
+@pytest.mark.timeout_s(240)
+@pytest.mark.parametrize("codec", CODECS)
+def test_compaction_of_compressed_batches(make_broker, codec):
+    if not librdkafka_has(codec):
+        pytest.skip("this librdkafka was built without %s: it can neither write nor read it"
+                    % codec)
+    b = make_broker(*CLEANER_ARGS)
+    t = unique("cmpz-" + codec)
+    compacted_topic(b, t)
+    # 7 keys: no batch size of either client is a multiple of it, so the
+    # batches that hold the latest values also hold records that go.
+    keys = 7
+    # Who wrote what: prefix -> {offset: (key, value)}.
+    written = {}
+    cp = small_batches(b, compression_type=codec)
+    kp, why_not = kafka_python_producer(b, codec)
+    try:
+        for rnd in range(3):
+            d = produce_all(cp, t, random_updates(b"c", keys, 400))
+            assert not d.errors, d.errors
+            written.setdefault(b"c", {}).update({off: (k, v) for _, off, k, v in d.ok})
+            if kp is not None:
+                ups = random_updates(b"p", keys, 400)
+                futs = [kp.send(t, key=m["key"], value=m["value"], partition=0) for m in ups]
+                kp.flush(timeout=30)
+                written.setdefault(b"p", {}).update(
+                    {f.get(timeout=30).offset: (m["key"], m["value"]) for f, m in zip(futs, ups)})
+    finally:
+        if kp is not None:
+            kp.close(timeout=10)
+    # Seal the segments holding the last updates.
+    d = produce_all(small_batches(b), t, filler(3 * SEGMENT_BYTES // 200, b"fill"))
+    assert not d.errors
+    # Which writers' batches are really in the codec (librdkafka sends lz4
+    # uncompressed to sluiced, see helpers.expected_librdkafka_codecs).
+    before = batch_headers(b.bootstrap, t)
+    compressed = [p for p, w in written.items()
+                  if {bt["codec"] for bt in batches_of(before, w) if bt["count"] > 0} == {codec}]
+    for p, w in written.items():
+        if p not in compressed:
+            assert p == b"c" and {bt["codec"] for bt in batches_of(before, w)} <= \
+                expected_librdkafka_codecs(codec) | {"none"}, (p, codec)
+    if not compressed:
+        pytest.skip("no client here writes %s batches to sluiced (%s; librdkafka sends %s)"
+                    % (codec, why_not, sorted(expected_librdkafka_codecs(codec))))
+    want = {}
+    for w in written.values():
+        for off, (k, v) in sorted(w.items()):
+            want[k] = (off, v)
+
+    def ours(msgs):
+        return {m["key"]: (m["offset"], m["value"]) for m in msgs
+                if m["key"][:1] in (b"c", b"p")}
+
+    def cleaned():
+        got = [m for m in read_back(b, t) if m["key"][:1] in (b"c", b"p")]
+        return len(got) == len(want)
+
+    wait_for(cleaned, timeout=90, what="one record per key")
+    # confluent-kafka reads exactly the latest value of every key, at the
+    # offset it was written at, decoded from the rewritten batches.
+    got = [m for m in read_back(b, t) if m["key"][:1] in (b"c", b"p")]
+    assert ours(got) == want
+    assert len(got) == len(want)
+    # kcat reads the same.
+    r = kcat("-C", "-b", b.bootstrap, "-t", t, "-p", "0", "-o", "beginning", "-e", "-q",
+             "-f", "%o %k %s\n")
+    lines = [ln.split(" ") for ln in r.stdout.decode().splitlines() if ln]
+    assert {k.encode(): (int(o), v.encode()) for o, k, v in lines if k[:1] in ("c", "p")} == want
+    # The batches that kept records are still in the codec, and some of
+    # them lost records on the way: compressed again, not copied whole.
+    after = batch_headers(b.bootstrap, t)
+    for p in compressed:
+        kept = [bt for bt in batches_of(after, [o for o, _ in want.values()
+                                                 if o in written[p]]) if bt["count"] > 0]
+        assert kept and {bt["codec"] for bt in kept} == {codec}, (p, kept)
+        assert any(bt["count"] < bt["last"] - bt["base"] + 1 for bt in kept), (kept, \
+            "no %s batch of %s was rewritten" % (codec, p))
+    assert log_bytes(b, t) < sum(len(k) + len(v) for w in written.values()
+                                 for k, v in w.values()) // 2

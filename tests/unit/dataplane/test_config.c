@@ -89,12 +89,80 @@ static void test_file(void **state)
 	assert_int_equal(config_load_file(&c, path, err, sizeof(err)), -1);
 }
 
+/* log.cleaner.dedupe.buffer.size: out of its range (one batch's keys at
+ * least, Kafka's 2 GiB at most), past what the shard's budget leaves
+ * beside the other settings, or more over all shards than half the
+ * machine's memory: refused with a message naming it. The decompression
+ * limit has its own range. */
+static void test_cleaner_memory(void **state)
+{
+	(void)state;
+	struct broker_config c;
+	char err[512];
+	config_defaults(&c);
+	assert_int_equal(c.log_cleaner_decompress_max_bytes, 64 << 20);
+	/* Through the table: the range. */
+	assert_int_equal(config_set(&c, "log.cleaner.dedupe.buffer.size", "1000", err,
+				    sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "log.cleaner.dedupe.buffer.size", "4294967296", err,
+				    sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "log.cleaner.decompress.max.bytes", "1000", err,
+				    sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "log.cleaner.decompress.max.bytes", "2147483648", err,
+				    sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "log.cleaner.decompress.max.bytes", "1048576", err,
+				    sizeof(err)), 0);
+	/* config_validate checks the value however it was set. */
+	c.log_cleaner_dedupe_buffer_size = 24; /* one key */
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "log.cleaner.dedupe.buffer.size"));
+	assert_non_null(strstr(err, "24 bytes a key"));
+	c.log_cleaner_dedupe_buffer_size = (int64_t)4 << 30;
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "2 GiB"));
+
+	/* The budget of test_shards' flood: 64 MiB per shard, 28 MiB taken by
+	 * the pools and two requests; a 16 MiB map fits, 40 MiB does not. */
+	config_defaults(&c);
+	assert_int_equal(config_set(&c, "memory.per.shard.bytes", "67108864", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "recv.buffers.per.shard", "64", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "write.buffer.pool.bytes", "16777216", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "socket.request.max.bytes", "4194304", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "message.max.bytes", "1048576", err, sizeof(err)), 0);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "log.cleaner.dedupe.buffer.size", "41943040", err,
+				    sizeof(err)), 0);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "does not fit in memory.per.shard.bytes"));
+	/* Without a cleaner the map is never allocated. */
+	assert_int_equal(config_set(&c, "log.cleaner.enable", "false", err, sizeof(err)), 0);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
+
+	/* 64 shards of 2 GiB maps (128 GiB) within a budget that holds
+	 * them: refused on any machine with less than 256 GiB. */
+	config_defaults(&c);
+	assert_int_equal(config_set(&c, "num.shards", "64", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "memory.per.shard.bytes", "4294967296", err, sizeof(err)),
+			 0);
+	assert_int_equal(config_set(&c, "log.cleaner.dedupe.buffer.size", "2147483647", err,
+				    sizeof(err)), 0);
+	long long phys = (long long)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+	if (phys < 256LL << 30) {
+		assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "of this machine's"));
+	}
+	assert_int_equal(config_set(&c, "num.shards", "1", err, sizeof(err)), 0);
+	if (phys >= 4LL << 30)
+		assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_set),
 		cmocka_unit_test(test_file),
+		cmocka_unit_test(test_cleaner_memory),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

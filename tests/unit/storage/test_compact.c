@@ -1,8 +1,11 @@
 /*
  * Compaction (storage/compact.h): latest record per key, tombstones kept
  * then dropped, offsets and batch offset ranges kept (gaps readable),
- * idempotent producers across compaction and restart, gzip batches, merged
- * segments, a crash at each step of the swap, and a bounded offset map.
+ * idempotent producers across compaction and restart, compressed batches
+ * of every codec (filtered and compressed again with their own codec and
+ * form, header fields kept; over the decompression limit or undecodable:
+ * kept whole), merged segments, a crash at each step of the swap, and a
+ * bounded offset map.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +26,7 @@
 
 #include "storage/batch.h"
 #include "storage/be.h"
+#include "storage/codec.h"
 #include "storage/compact.h"
 #include "storage/compact_batch.h"
 #include "storage/log.h"
@@ -99,7 +103,9 @@ struct batch_opts {
 	int64_t producer_id;
 	int16_t epoch;
 	int32_t base_sequence;
-	bool gzip;
+	bool gzip;       /* compressed with isa-l here, independently of codec.c */
+	int codec;       /* else: compressed with codec.c (CODEC_*) ... */
+	unsigned form;   /* ... in this form */
 	int64_t base_ts;
 };
 
@@ -158,8 +164,15 @@ static size_t make_batch(uint8_t *buf, size_t cap, const struct rec *recs, int n
 		len += put_record(plain_recs + len, i, &recs[i]);
 	assert_true(len < sizeof(plain_recs));
 	size_t pos = BATCH_HEADER_BYTES;
+	int codec = o->gzip ? CODEC_GZIP : o->codec;
 	if (o->gzip) {
 		pos += gzip_into(buf + pos, (uint32_t)(cap - pos), plain_recs, len);
+	} else if (codec != CODEC_NONE) {
+		struct codec_ctx cx = { 0 };
+		int64_t z = codec_compress(&cx, codec, o->form, plain_recs, len, buf + pos, cap - pos);
+		codec_ctx_free(&cx);
+		assert_true(z > 0);
+		pos += (size_t)z;
 	} else {
 		assert_true(pos + len <= cap);
 		memcpy(buf + pos, plain_recs, len);
@@ -168,7 +181,7 @@ static size_t make_batch(uint8_t *buf, size_t cap, const struct rec *recs, int n
 	memset(buf, 0, BATCH_HEADER_BYTES);
 	be32_store(buf + 8, (uint32_t)(pos - BATCH_LOG_OVERHEAD));
 	buf[16] = 2;
-	be16_store(buf + 21, o->gzip ? 1 : 0);
+	be16_store(buf + 21, (uint16_t)codec);
 	be32_store(buf + 23, (uint32_t)(n - 1));
 	be64_store(buf + 27, (uint64_t)o->base_ts);
 	be64_store(buf + 35, (uint64_t)(o->base_ts + n - 1));
@@ -241,6 +254,9 @@ struct readback {
 	int32_t batch_count[4096];
 	int16_t batch_attr[4096];
 	int64_t batch_pid[4096];
+	int16_t batch_epoch[4096];
+	int32_t batch_seq[4096];
+	unsigned batch_form[4096]; /* CODEC_FORM_* its records came in */
 	int nb;
 };
 
@@ -264,10 +280,13 @@ static void read_all(struct plog *l, int64_t from, struct readback *rb)
 			rb->batch_last[rb->nb] = h.base_offset + h.last_offset_delta;
 			rb->batch_count[rb->nb] = h.records_count;
 			rb->batch_attr[rb->nb] = h.attributes;
-			rb->batch_pid[rb->nb++] = h.producer_id;
+			rb->batch_epoch[rb->nb] = h.producer_epoch;
+			rb->batch_seq[rb->nb] = h.base_sequence;
+			rb->batch_pid[rb->nb] = h.producer_id;
 			const uint8_t *recs;
 			size_t len;
 			assert_int_equal(compact_batch_records(&cc, buf + pos, &h, &recs, &len), 1);
+			rb->batch_form[rb->nb++] = batch_compression(&h) != CODEC_NONE ? cc.form : 0;
 			struct compact_rec_iter it;
 			struct compact_rec r;
 			compact_rec_iter_init(&it, recs, len, h.records_count);
@@ -659,6 +678,188 @@ static void gzip_batches(void **state)
 	free(rb);
 }
 
+/* Batches of one codec (and form) from an idempotent producer: the
+ * records a later offset of their key replaces go, what stays is
+ * compressed again with the batch's own codec in the form it came in, and
+ * the batch keeps its base offset, last offset delta, producer id, epoch
+ * and base sequence. */
+static void codec_batches(struct fixture *f, int codec, unsigned form)
+{
+	struct log_config cfg = compact_config(SEG_BYTES);
+	struct plog *l = open_log(f->dir, &cfg);
+	struct batch_opts o = plain;
+	o.codec = codec;
+	o.form = form;
+	o.producer_id = 77;
+	o.epoch = 2;
+	struct model m = { 0 };
+	int64_t bases[40];
+	for (int i = 0; i < 40; i++) {
+		char v[3][32], uk[16];
+		for (int j = 0; j < 3; j++)
+			snprintf(v[j], sizeof(v[j]), "%s-%d-%d", codec_name(codec), i, j);
+		snprintf(uk, sizeof(uk), "u%d", i);
+		struct rec r[3] = { { "ca", v[0] }, { "cb", v[1] }, { uk, v[2] } };
+		o.base_sequence = 3 * i;
+		bases[i] = append(l, r, 3, &o);
+		for (int j = 0; j < 3; j++)
+			model_put(&m, r[j].key, r[j].value, bases[i] + j);
+		tu_drive(&f->ring, l, 0);
+	}
+	int seq = 0;
+	fill(l, &m, 2, plog_stats(l)->rolls + 2, f->dir, &f->ring, &seq);
+	struct readback *rb = round_checked(f, l, true); /* CRCs checked, decompressed */
+	assert_true(plog_stats(l)->compact_records_removed >= 78);
+	int rewritten = 0;
+	for (int j = 0; j < rb->nb; j++) {
+		if (rb->batch_pid[j] != 77)
+			continue;
+		int i = 0;
+		while (i < 40 && bases[i] != rb->batch_base[j])
+			i++;
+		assert_true(i < 40);
+		assert_int_equal(rb->batch_last[j], bases[i] + 2);
+		assert_int_equal(rb->batch_epoch[j], 2);
+		assert_int_equal(rb->batch_seq[j], 3 * i);
+		assert_int_equal(rb->batch_count[j], i == 39 ? 3 : 1);
+		assert_int_equal(rb->batch_attr[j] & 7, codec);
+		assert_int_equal(rb->batch_form[j], form);
+		rewritten += i < 39;
+	}
+	assert_int_equal(rewritten, 39);
+	plog_close(l);
+	free(rb);
+}
+
+static void snappy_xerial_batches(void **state)
+{
+	codec_batches(*state, CODEC_SNAPPY, 0);
+}
+
+static void snappy_raw_batches(void **state)
+{
+	codec_batches(*state, CODEC_SNAPPY, CODEC_FORM_SNAPPY_RAW);
+}
+
+static void lz4_batches(void **state)
+{
+	codec_batches(*state, CODEC_LZ4, 0);
+}
+
+static void zstd_batches(void **state)
+{
+	codec_batches(*state, CODEC_ZSTD, 0);
+}
+
+static void gzip_codec_batches(void **state)
+{
+	codec_batches(*state, CODEC_GZIP, 0);
+}
+
+/* What Produce asks of a batch for a compacted topic, in every codec:
+ * every record keyed (1), one without a key (0), records that do not
+ * decode (-1: the caller decides). */
+static void all_keyed_every_codec(void **state)
+{
+	(void)state;
+	static const struct {
+		int codec;
+		unsigned form;
+	} v[] = { { CODEC_NONE, 0 }, { CODEC_GZIP, 0 }, { CODEC_SNAPPY, 0 },
+		  { CODEC_SNAPPY, CODEC_FORM_SNAPPY_RAW }, { CODEC_LZ4, 0 }, { CODEC_ZSTD, 0 } };
+	struct rec keyed[2] = { { "a", "1" }, { "b", "2" } }, keyless[2] = { { "a", "1" }, { NULL, "2" } };
+	uint8_t buf[4096];
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct batch_opts o = plain;
+		o.codec = v[i].codec;
+		o.form = v[i].form;
+		struct batch_hdr h;
+		size_t len = make_batch(buf, sizeof(buf), keyed, 2, &o);
+		assert_int_equal(batch_validate(buf, len, &h), (int)len);
+		assert_int_equal(compact_batch_all_keyed(buf, &h), 1);
+		len = make_batch(buf, sizeof(buf), keyless, 2, &o);
+		assert_int_equal(batch_validate(buf, len, &h), (int)len);
+		assert_int_equal(compact_batch_all_keyed(buf, &h), 0);
+		if (v[i].codec == CODEC_NONE)
+			continue;
+		/* The compressed bytes cut short (the batch's own length and
+		 * CRC made to match). */
+		len -= 3;
+		be32_store(buf + 8, (uint32_t)(len - BATCH_LOG_OVERHEAD));
+		be32_store(buf + BATCH_CRC_OFFSET, batch_crc32c(buf + BATCH_ATTRIBUTES_OFFSET,
+								len - BATCH_ATTRIBUTES_OFFSET));
+		assert_int_equal(batch_validate(buf, len, &h), (int)len);
+		assert_int_equal(compact_batch_all_keyed(buf, &h), -1);
+	}
+}
+
+/* The batch at off, as the log holds it, is want (len bytes) as it was
+ * appended: at that base offset, the bytes from the magic on (the log
+ * stamped the leader epoch before them) the same. */
+static void batch_is(struct plog *l, int64_t off, const uint8_t *want, size_t len)
+{
+	static uint8_t buf[1 << 16];
+	struct plog_read_result res;
+	assert_int_equal(plog_read(l, off, sizeof(buf), buf, sizeof(buf), &res), 0);
+	assert_true(res.len >= len);
+	assert_int_equal((int64_t)be64_load(buf), off);
+	assert_int_equal(be32_load(buf + 8), be32_load(want + 8));
+	assert_memory_equal(buf + BATCH_MAGIC_OFFSET, want + BATCH_MAGIC_OFFSET,
+			    len - BATCH_MAGIC_OFFSET);
+}
+
+/* A compressed batch that decompresses past the cleaner's limit, and one
+ * whose records do not decode (its CRC is right: what a buggy producer
+ * could send), are kept byte for byte; the round around them goes on. */
+static void undecodable_batches_kept_whole(void **state)
+{
+	struct fixture *f = *state;
+	struct cleaner_config ccfg = { .dedupe_buffer_bytes = MAP_BYTES, .slice_bytes = 8192,
+				       .decompress_bytes_max = 64 };
+	int err;
+	struct cleaner *c = cleaner_new(&ccfg, &err);
+	assert_non_null(c);
+	struct log_config cfg = compact_config(SEG_BYTES);
+	struct plog *l = open_log(f->dir, &cfg);
+	struct batch_opts o = plain;
+	o.codec = CODEC_ZSTD;
+	struct rec r[3] = { { "ca", "big-value-0-padding-padding" },
+			    { "cb", "big-value-1-padding-padding" },
+			    { "cc", "big-value-2-padding-padding" } };
+	static uint8_t big[4096], junk[4096];
+	size_t big_len = make_batch(big, sizeof(big), r, 3, &o);
+	struct plog_append_result res;
+	assert_int_equal(tu_append(l, big, big_len, &res), 0);
+	int64_t big_off = res.base_offset;
+	/* lz4 by its attributes, not by its bytes. */
+	o.codec = CODEC_NONE;
+	size_t junk_len = make_batch(junk, sizeof(junk), r, 2, &o);
+	be16_store(junk + BATCH_ATTRIBUTES_OFFSET, CODEC_LZ4);
+	be32_store(junk + BATCH_CRC_OFFSET,
+		   batch_crc32c(junk + BATCH_ATTRIBUTES_OFFSET, junk_len - BATCH_ATTRIBUTES_OFFSET));
+	assert_int_equal(tu_append(l, junk, junk_len, &res), 0);
+	int64_t junk_off = res.base_offset;
+	tu_drive(&f->ring, l, 0);
+	/* Newer values of the same keys, and segments to clean. */
+	put1(l, "ca", "new");
+	put1(l, "cb", "new");
+	put1(l, "cc", "new");
+	struct model m = { 0 };
+	int seq = 0;
+	fill(l, &m, 2, plog_stats(l)->rolls + 3, f->dir, &f->ring, &seq);
+	assert_true(plog_compact_plan(l, wall_ms(), NULL));
+	int rc, steps = 0;
+	while ((rc = step(f, c, l)) == 1)
+		assert_true(++steps < 100000);
+	assert_int_equal(rc, 0);
+	assert_true(plog_stats(l)->compact_records_removed > 0);
+	assert_int_equal(plog_stats(l)->compact_aborts, 0);
+	batch_is(l, big_off, big, big_len);
+	batch_is(l, junk_off, junk, junk_len);
+	plog_close(l);
+	cleaner_free(c);
+}
+
 /* Many small segments of one key each: they merge into fewer. */
 static void small_segments_merge(void **state)
 {
@@ -918,6 +1119,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(tombstones_kept_then_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(producer_state_survives, setup, teardown),
 		cmocka_unit_test_setup_teardown(gzip_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(gzip_codec_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(snappy_xerial_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(snappy_raw_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(lz4_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(zstd_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(undecodable_batches_kept_whole, setup, teardown),
+		cmocka_unit_test(all_keyed_every_codec),
 		cmocka_unit_test_setup_teardown(small_segments_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(crash_at_each_swap_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(bounded_map, setup, teardown),
