@@ -23,6 +23,7 @@
 #include <stdio.h>
 
 #include "storage/batch.h"
+#include "storage/codec.h"
 
 struct dump_opts {
 	bool records;      /* print every record (--records) */
@@ -87,19 +88,18 @@ int dump_index(const char *path, const struct dump_opts *o);
 int dump_timeindex(const char *path, const struct dump_opts *o);
 int dump_snapshot(const char *path, const struct dump_opts *o);
 
-/* What dump_records keeps from one batch to the next: isa-l's inflate state
- * and the buffer gzip batches are decompressed into (both grown on first
- * use, freed by dump_records_ctx_free). Zero-initialised. */
+/* What dump_records keeps from one batch to the next: the codecs' library
+ * state and the buffer compressed batches are decompressed into (both made
+ * on first use, freed by dump_records_ctx_free). Zero-initialised. */
 struct dump_records_ctx {
-	void *inflate;   /* struct inflate_state */
-	uint8_t *out;
-	size_t out_cap;
+	struct codec_ctx cx;
+	struct codec_buf out; /* decompressed records */
 };
 
 /* Check and (with o->records) print the records of one CRC-valid batch
- * (whole, at pos in f). An uncompressed or gzip batch is decoded record by
- * record; other codecs have no decompressor here, and their records are
- * skipped with a note. Problems are reported against f. Returns how many. */
+ * (whole, at pos in f), decompressed first if need be (any Kafka codec; an
+ * unknown codec or records past DUMP_INFLATE_BYTES_MAX are skipped with a
+ * note). Problems are reported against f. Returns how many. */
 int dump_records(struct dump_file *f, struct dump_records_ctx *ctx, const uint8_t *batch,
 		 const struct batch_hdr *h, int64_t pos, const struct dump_opts *o);
 void dump_records_ctx_free(struct dump_records_ctx *ctx);

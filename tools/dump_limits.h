@@ -17,7 +17,7 @@
  * batch_parse enforces before anything is allocated for it. */
 #define DUMP_READ_CHUNK_BYTES (1024 * 1024)
 
-/* Decompressed records of one gzip batch. An uncompressed batch may not pass
+/* Decompressed records of one compressed batch. An uncompressed batch may not pass
  * BATCH_BYTES_MAX, so neither may what a compressed one stands for; past it
  * the records are not shown (a note, not an error: the batch itself checked
  * out). */

@@ -7,13 +7,12 @@
  * decoded whole before anything of it is printed, so a malformed one is
  * reported instead of half-printed.
  *
- * Compression: gzip batches are inflated with isa-l's igzip, the library
- * the storage code already links for CRC-32C. Sluice has no snappy, lz4 or
- * zstd code, so those batches are named and their records skipped.
+ * Compression: batches are decompressed with the storage library's codecs
+ * (storage/codec.h: gzip, snappy in both forms, lz4, zstd), the code the
+ * cleaner uses, up to DUMP_INFLATE_BYTES_MAX.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <isa-l/igzip_lib.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,77 +125,6 @@ static void rec_print(const struct dump_rec *r, const struct batch_hdr *h,
 	printf("}\n");
 }
 
-static const char *isal_err_name(int rc)
-{
-	switch (rc) {
-	case ISAL_INVALID_BLOCK: return "invalid deflate block";
-	case ISAL_INVALID_SYMBOL: return "invalid deflate symbol";
-	case ISAL_INVALID_LOOKBACK: return "invalid lookback distance";
-	case ISAL_INVALID_WRAPPER: return "invalid gzip header";
-	case ISAL_UNSUPPORTED_METHOD: return "not deflate";
-	case ISAL_INCORRECT_CHECKSUM: return "gzip checksum mismatch";
-	default: return "inflate error";
-	}
-}
-
-/* Grow the output buffer: double it, up to DUMP_INFLATE_BYTES_MAX. */
-static int inflate_grow(struct dump_records_ctx *ctx, size_t in_len)
-{
-	if (ctx->out_cap >= DUMP_INFLATE_BYTES_MAX)
-		return -EFBIG;
-	size_t cap = ctx->out_cap ? ctx->out_cap * 2 : in_len * 4 + 4096;
-	if (cap > DUMP_INFLATE_BYTES_MAX)
-		cap = DUMP_INFLATE_BYTES_MAX;
-	uint8_t *nb = realloc(ctx->out, cap);
-	if (nb == NULL)
-		return -ENOMEM;
-	ctx->out = nb;
-	ctx->out_cap = cap;
-	return 0;
-}
-
-/* Inflate one gzip member into ctx->out. Returns its length, -EFBIG past
- * the limit, -ENOMEM, or -EINVAL with *why. */
-static int64_t inflate_gzip(struct dump_records_ctx *ctx, const uint8_t *in, size_t in_len,
-			    const char **why)
-{
-	if (ctx->inflate == NULL && (ctx->inflate = malloc(sizeof(struct inflate_state))) == NULL)
-		return -ENOMEM;
-	struct inflate_state *s = ctx->inflate;
-	isal_inflate_init(s);
-	s->crc_flag = ISAL_GZIP; /* parse the header, verify the trailer */
-	s->next_in = (uint8_t *)in;
-	s->avail_in = (uint32_t)in_len; /* <= BATCH_BYTES_MAX */
-	size_t out = 0;
-	for (;;) {
-		if (out == ctx->out_cap) {
-			int rc = inflate_grow(ctx, in_len);
-			if (rc != 0)
-				return rc;
-		}
-		size_t room = ctx->out_cap - out;
-		s->next_out = ctx->out + out;
-		s->avail_out = (uint32_t)room;
-		int rc = isal_inflate(s);
-		out += room - s->avail_out;
-		if (rc < 0) {
-			*why = isal_err_name(rc);
-			return -EINVAL;
-		}
-		if (s->block_state == ISAL_BLOCK_FINISH)
-			break;
-		if (s->avail_in == 0 && s->avail_out > 0) {
-			*why = "the gzip stream ends early";
-			return -EINVAL;
-		}
-	}
-	if (s->avail_in != 0) {
-		*why = "bytes follow the gzip stream";
-		return -EINVAL;
-	}
-	return (int64_t)out;
-}
-
 /* The records of a batch, decompressed if need be: 1 with [*recs, +*len),
  * 0 to skip them (noted), or -1 after reporting a problem. */
 static int records_region(struct dump_file *f, struct dump_records_ctx *ctx,
@@ -210,26 +138,26 @@ static int records_region(struct dump_file *f, struct dump_records_ctx *ctx,
 	if (codec == 0)
 		return 1;
 	bool say = o->records && !o->quiet;
-	if (codec != CODEC_GZIP) {
+	ctx->out.max = DUMP_INFLATE_BYTES_MAX;
+	int64_t n = codec_decompress(&ctx->cx, codec, *recs, *len, &ctx->out, NULL);
+	if (n == -ENOTSUP) {
 		if (say)
-			printf("| records not shown: compressed with %s, which Sluice has no "
-			       "decompressor for\n", dump_codec_name(codec));
+			printf("| records not shown: compressed with %s, which is not a Kafka "
+			       "codec\n", dump_codec_name(codec));
 		return 0;
 	}
-	const char *why = "";
-	int64_t n = inflate_gzip(ctx, *recs, *len, &why);
 	if (n == -EFBIG || n == -ENOMEM) {
 		if (say)
-			printf("| records not shown: they inflate past %s\n",
+			printf("| records not shown: they decompress past %s\n",
 			       n == -EFBIG ? "DUMP_INFLATE_BYTES_MAX" : "the memory available");
 		return 0;
 	}
 	if (n < 0) {
-		dump_problem(f, pos, "batch at offset %" PRId64 ": gzip records do not inflate (%s)",
-			     h->base_offset, why);
+		dump_problem(f, pos, "batch at offset %" PRId64 ": %s records do not decompress "
+			     "(corrupt or truncated)", h->base_offset, dump_codec_name(codec));
 		return -1;
 	}
-	*recs = ctx->out;
+	*recs = ctx->out.p;
 	*len = (size_t)n;
 	return 1;
 }
@@ -277,7 +205,7 @@ int dump_records(struct dump_file *f, struct dump_records_ctx *ctx, const uint8_
 				    r.offset_delta > h->last_offset_delta))
 			why = "offset delta out of order or past lastOffsetDelta";
 		if (why != NULL) {
-			rec_problem(f, h, pos, i, start - recs, recs == ctx->out, why);
+			rec_problem(f, h, pos, i, start - recs, recs == ctx->out.p, why);
 			return 1;
 		}
 		prev_delta = r.offset_delta;
@@ -296,7 +224,7 @@ int dump_records(struct dump_file *f, struct dump_records_ctx *ctx, const uint8_
 
 void dump_records_ctx_free(struct dump_records_ctx *ctx)
 {
-	free(ctx->inflate);
-	free(ctx->out);
+	codec_ctx_free(&ctx->cx);
+	codec_buf_free(&ctx->out);
 	*ctx = (struct dump_records_ctx){ 0 };
 }

@@ -174,15 +174,11 @@ def test_dump_shows_what_clients_wrote(written):
 
     codecs = {b["codec"] for b in batches}
     assert {"none", "gzip", "zstd"} <= codecs, codecs
-    assert "records not shown: compressed with zstd" in r.out
+    assert "records not shown" not in r.out
 
+    # Every record, the zstd batches' included, is in the dump as written.
     recs = records_of(r.out)
-    zstd = {int(o) for b in batches if b["codec"] == "zstd"
-            for o in range(int(b["base"]), int(b["last"]) + 1)}
     for off, (k, v, h) in written["want"].items():
-        if off in zstd:
-            assert off not in recs
-            continue
         assert off in recs, "record %d missing from the dump" % off
         assert recs[off][:3] == (k, v, h), (off, recs[off])
     kc = {rec[0]: rec[1:3] for rec in recs.values() if rec[0] and rec[0].startswith(b"kk-")}
