@@ -66,6 +66,11 @@ static const struct config_entry config_table[] = {
 	  "per shard: fetch reads of data no longer in memory that may be at the disk at once "
 	  "(through io_uring); more wait their turn, so old-data consumers cannot crowd out "
 	  "the log writes" },
+	{ "log.read.buffer.bytes", CT_INT64, F(read_buffer_bytes), "0", 0, INT64_MAX,
+	  "per shard: registered memory that reads of data no longer in memory land in and are "
+	  "sent from, in 1 MiB windows (mapped at start-up, part of memory.per.shard.bytes); "
+	  "fetches wait for a free window; 0 = log.read.concurrency.max windows, at most 1/16 "
+	  "of memory.per.shard.bytes" },
 	{ "connection.memory.max.bytes", CT_INT64, F(connection_memory_max_bytes), "67108864",
 	  1024 * 1024, INT64_MAX,
 	  "one connection's requests, responses and partial frame; past it that connection alone "
@@ -144,7 +149,7 @@ static const struct config_entry config_table[] = {
 	{ "storage.faults", CT_STRING, F(storage_faults), "", 0, 0,
 	  "TESTS ONLY: make storage operations fail, rules EFFECT:OP[:file=..][:after=N]"
 	  "[:count=N][:while=PATH] separated by ';' (EFFECT eio|enospc|short|torn|einval, OP "
-	  "write|fsync|fallocate|open)" },
+	  "write|fsync|fallocate|open|read)" },
 	{ "log.level", CT_STRING, F(log_level), "info", 0, 0, "debug | info | warn | error" },
 };
 
@@ -346,7 +351,7 @@ int config_load_file(struct broker_config *c, const char *path, char *err, size_
 static int64_t config_budget_need(const struct broker_config *c)
 {
 	return (int64_t)c->recv_buffers * c->recv_buffer_bytes + config_write_pool_bytes(c) +
-	       2 * c->socket_request_max_bytes;
+	       config_read_pool_bytes(c) + 2 * c->socket_request_max_bytes;
 }
 
 /* Shards the broker will run: num.shards, else one per CPU it may use
@@ -436,13 +441,21 @@ int config_validate(const struct broker_config *c, char *err, size_t err_len)
 			 c->recv_buffers);
 		return -1;
 	}
+	if (c->read_buffer_bytes != 0 &&
+	    (c->read_buffer_bytes < FETCH_READ_WINDOW_BYTES ||
+	     c->read_buffer_bytes / FETCH_READ_WINDOW_BYTES > BUFPOOL_BUFS_MAX)) {
+		snprintf(err, err_len, "log.read.buffer.bytes: %lld is not between one read window "
+			 "(%d) and %d of them", (long long)c->read_buffer_bytes,
+			 FETCH_READ_WINDOW_BYTES, BUFPOOL_BUFS_MAX);
+		return -1;
+	}
 	{
 		int64_t need = config_budget_need(c);
 		if (c->memory_per_shard_bytes < need) {
 			snprintf(err, err_len, "memory.per.shard.bytes=%lld is below what the other "
-				 "settings need: %lld (receive buffers + write.buffer.pool.bytes + 2 x "
-				 "socket.request.max.bytes)", (long long)c->memory_per_shard_bytes,
-				 (long long)need);
+				 "settings need: %lld (receive buffers + write.buffer.pool.bytes + "
+				 "log.read.buffer.bytes + 2 x socket.request.max.bytes)",
+				 (long long)c->memory_per_shard_bytes, (long long)need);
 			return -1;
 		}
 	}
@@ -492,6 +505,18 @@ int64_t config_write_pool_bytes(const struct broker_config *c)
 int32_t config_advertised_port(const struct broker_config *c)
 {
 	return c->advertise_port != 0 ? c->advertise_port : c->listen_port;
+}
+
+int64_t config_read_pool_bytes(const struct broker_config *c)
+{
+	int64_t w = FETCH_READ_WINDOW_BYTES, bytes = c->read_buffer_bytes;
+	if (bytes == 0) {
+		bytes = (int64_t)c->read_concurrency_max * w;
+		if (bytes > c->memory_per_shard_bytes / FETCH_READ_POOL_BUDGET_DIV)
+			bytes = c->memory_per_shard_bytes / FETCH_READ_POOL_BUDGET_DIV;
+	}
+	bytes = bytes / w * w;
+	return bytes < w ? w : bytes;
 }
 
 int64_t config_tail_cache_bytes(const struct broker_config *c)

@@ -61,6 +61,7 @@ struct broker_config {
 	int64_t log_preallocate_zero_max_rate; /* bytes/s below which steps are zeros */
 	int64_t tail_cache_bytes;      /* per shard; -1: half the write pool */
 	int32_t read_concurrency_max;  /* per shard: fetch reads at the disk at once */
+	int64_t read_buffer_bytes;     /* per shard: cold-read windows; 0: automatic */
 	int64_t log_write_retry_ms;    /* after ENOSPC */
 	bool log_direct_io;            /* O_DIRECT writes where the filesystem allows */
 	/* Compaction (dataplane/shard_compact.c, storage/compact.h). */
@@ -107,5 +108,10 @@ int64_t config_write_pool_bytes(const struct broker_config *c);
 /* Tail cache of one shard (bytes, within the write pool), after the -1 =
  * half of the pool default. */
 int64_t config_tail_cache_bytes(const struct broker_config *c);
+
+/* Read pool of one shard (bytes, whole FETCH_READ_WINDOW_BYTES windows),
+ * after the 0 = automatic default: log.read.concurrency.max windows, at
+ * most memory.per.shard.bytes / FETCH_READ_POOL_BUDGET_DIV, at least one. */
+int64_t config_read_pool_bytes(const struct broker_config *c);
 
 #endif

@@ -9,10 +9,21 @@
  * Partitions of other shards: a run reads the local partitions first, then
  * splits what is left of the response budget evenly between the remote
  * ones and sends each owner an xfetch naming a slice of the request's read
- * buffer; the owner reads straight into it. The answer (or the decision to
- * park) waits until every part is back. A parked fetch leaves a watch on
- * the remote partitions it read nothing from; when one of them moves, its
- * owner tells this shard, which runs its parked fetches again.
+ * buffer; the owner copies what it has in memory straight into it. The
+ * answer (or the decision to park) waits until every part is back. A
+ * parked fetch leaves a watch on the remote partitions it read nothing
+ * from; when one of them moves, its owner tells this shard, which runs its
+ * parked fetches again.
+ *
+ * Cold data (on the disk alone, local or remote): once the memory part of
+ * the run is back, each such partition gets a window of this shard's read
+ * pool (read_pool.h) and an xfetch to its owner (this shard or another),
+ * which reads into the window through io_uring (READ_FIXED: every ring
+ * registers every pool) at most log.read.concurrency.max at a time; the
+ * response sends the bytes from the window, which goes back to the pool
+ * once the response is sent (request_release), the fetch parks, or the
+ * read brought nothing. A fetch that finds no window free waits for one,
+ * holding none; one that holds windows never waits for more.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -39,15 +50,19 @@ struct xfetch {
 	uint8_t *dst; /* slice of the caller's read buffer */
 	size_t cap;
 	bool watch;   /* the caller may park: watch the partition if empty */
+	bool disk;    /* read from the disk, into window (else dst) */
+	bool whole;   /* KIP-74 retry: cap is the size of the first batch */
+	struct wbuf *window; /* the caller's read window, lent for the read */
 	/* answer */
 	int16_t error;
 	int64_t hw, start;
 	int32_t len, first_batch_bytes;
-	size_t skip;  /* the batches start this far into dst */
+	size_t skip;  /* the batches start this far into dst or the window */
+	bool on_disk; /* nothing read: the bytes are on the disk alone, the
+		       * caller lends a window and asks again (disk) */
 	/* owner side: the read, when it has to go to the disk */
 	struct plog_aread ar;
 	struct shard *owner;
-	bool cold;                /* its shard found it is not in memory */
 	struct xfetch *disk_next; /* waiting for a disk read place */
 };
 
@@ -66,6 +81,11 @@ struct fetch_state {
 	int32_t max_bytes;
 	bool final;   /* this run answers, whatever it finds */
 	bool rerun;   /* asked to run again while parts were out */
+	struct request *req;
+	struct read_pool_waiter pool_wait; /* waiting for a read window */
+	bool pool_woken;     /* at the head of the wait: take what is free */
+	uint32_t disk_rotor; /* which cold partition gets the first window */
+	uint32_t windows;    /* read windows held */
 };
 
 struct fetch_totals {
@@ -74,11 +94,33 @@ struct fetch_totals {
 	bool error;
 };
 
+static void fetch_window_put(struct request *req, struct xfetch *x)
+{
+	struct fetch_state *fs = req->fetch_state;
+	read_pool_put(req->sh, x->window);
+	x->window = NULL;
+	fs->windows--;
+}
+
+void fetch_release(struct request *req)
+{
+	struct fetch_state *fs = req->fetch_state;
+	if (fs == NULL)
+		return;
+	for (int32_t i = 0; i < fs->n_slots && fs->windows > 0; i++) {
+		struct xfetch *x = fs->slots[i].x;
+		if (x != NULL && x->window != NULL)
+			fetch_window_put(req, x);
+	}
+}
+
 static void fetch_park(struct request *req)
 {
 	struct shard *sh = req->sh;
 	if (req->parked)
 		return;
+	/* The next run reads again: what this one read is let go. */
+	fetch_release(req);
 	req->parked = true;
 	req->wait_prev = NULL;
 	req->wait_next = sh->fetch_waiters;
@@ -202,16 +244,16 @@ static void fetch_partition_reset(fr_partition *out, int32_t index)
 	out->Records = (struct kbytes){ NULL, 0 };
 }
 
-/* A read of fp by its owner (another shard, or this one for cold data),
- * in the request's arena; NULL without memory. */
+/* A read of fp by its owner (another shard, or this one for data on the
+ * disk alone), in the request's arena; NULL without memory. */
 static struct xfetch *xfetch_new(struct request *req, int owner, struct kuuid topic_id,
-				 const struct kafka_FetchRequest_FetchPartition *fp, bool cold)
+				 const struct kafka_FetchRequest_FetchPartition *fp, bool on_disk)
 {
 	struct xfetch *x = karena_alloc(&req->arena, sizeof(*x));
 	if (x != NULL)
 		*x = (struct xfetch){ .req = req, .xc.dst = (int16_t)owner, .topic_id = topic_id,
 				      .index = fp->Partition, .offset = fp->FetchOffset,
-				      .limit = fp->PartitionMaxBytes, .cold = cold };
+				      .limit = fp->PartitionMaxBytes, .on_disk = on_disk };
 	return x;
 }
 
@@ -242,12 +284,16 @@ static void fetch_local(struct request *req, struct fetch_state *fs, struct plog
 					       cap, &r);
 	}
 	if (!in_memory) {
-		/* Cold data: read like another shard's partition, into its
-		 * share of the read buffer, by an xfetch to this very shard
-		 * whose read goes through io_uring (xfetch_run). */
+		/* Cold data: read like another shard's partition whose owner
+		 * found it on the disk, by an xfetch to this very shard with
+		 * a read window (fetch_disk_phase). */
 		slot->x = xfetch_new(req, req->sh->id, topic_id, fp, true);
-		if (slot->x != NULL)
+		if (slot->x != NULL) {
+			/* What it answers if it gets no window this time. */
+			slot->x->hw = r.hw;
+			slot->x->start = r.start;
 			return;
+		}
 		r.error = KAFKA_KAFKA_STORAGE_ERROR;
 	}
 	fetch_fill(out, &r);
@@ -264,19 +310,31 @@ static void fetch_local(struct request *req, struct fetch_state *fs, struct plog
 	tot->with_data++;
 }
 
+/* Where a partition's answer bytes are: a read window, or the request's
+ * read buffer. */
+static const uint8_t *fetch_slot_bytes(const struct request *req, const struct fetch_slot *slot)
+{
+	const struct xfetch *x = slot->x;
+	if (x != NULL && x->window != NULL)
+		return x->window->data + x->skip;
+	return req->read_buf + slot->off + (x != NULL ? x->skip : 0);
+}
+
 static void fetch_respond(struct request *req, struct fetch_state *fs)
 {
 	struct fetch_slot *slot = fs->slots;
+	uint64_t bytes = 0;
 	for (int32_t i = 0; i < fs->resp.Responses_count; i++) {
 		fr_topic *rt = &fs->resp.Responses[i];
 		for (int32_t j = 0; j < rt->Partitions_count; j++, slot++)
-			if (slot->len > 0)
+			if (slot->len > 0) {
 				rt->Partitions[j].Records = (struct kbytes){
-					req->read_buf + slot->off + (slot->x ? slot->x->skip : 0),
-					slot->len };
+					fetch_slot_bytes(req, slot), slot->len };
+				bytes += (uint64_t)slot->len;
+			}
 	}
 	fetch_cancel(req);
-	req->sh->stats.fetch_bytes += (uint64_t)req->read_used;
+	req->sh->stats.fetch_bytes += bytes;
 	request_response_begin(req);
 	kafka_FetchResponse_encode(&req->resp, req->api_version, &fs->resp);
 	request_response_end(req);
@@ -284,10 +342,11 @@ static void fetch_respond(struct request *req, struct fetch_state *fs)
 
 /* ---- remote partitions ---- */
 
-/* Leave a watch for the caller when it may park and got nothing. */
+/* Leave a watch for the caller when it may park and got nothing (not
+ * when it is about to read from the disk). */
 static void xfetch_reply(struct shard *sh, struct xfetch *x, struct partition *p)
 {
-	if (x->watch && x->error == KAFKA_NONE && x->len == 0)
+	if (x->watch && x->error == KAFKA_NONE && x->len == 0 && !x->on_disk)
 		p->watchers |= 1ull << x->xc.src;
 	xcall_reply(sh, &x->xc);
 }
@@ -340,8 +399,12 @@ static void xfetch_disk_start(struct shard *sh, struct xfetch *x)
 		return;
 	}
 	x->owner = sh;
+	/* Windows of the share's size, as reads into memory: a larger one
+	 * would read bytes that only the page cache would keep. */
 	x->ar = (struct plog_aread){ .done = xfetch_read_done, .offset = x->offset,
-				     .max_bytes = x->limit, .buf = x->dst, .cap = x->cap };
+				     .max_bytes = x->limit,
+				     .buf = x->window != NULL ? x->window->data : x->dst,
+				     .cap = x->cap };
 	int rc = plog_read_disk(p->log, &x->ar);
 	if (rc == 1) {
 		sh->disk_reads++;
@@ -356,18 +419,24 @@ static void xfetch_run(struct shard *sh, struct xcall *xc)
 {
 	struct xfetch *x = container_of(xc, struct xfetch, xc);
 	struct partition *p = shard_partition_owned(sh, x->topic_id, x->index);
+	x->on_disk = false;
 	if (p == NULL) {
 		x->error = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
 		x->len = 0;
 		xcall_reply(sh, xc);
 		return;
 	}
-	/* From memory at once if it is there (a partition of this shard
-	 * deferred as cold was just looked for there); else from the disk
-	 * through the ring while the shard goes on, log.read.concurrency.max
-	 * at a time, the rest in order of arrival. */
-	bool done = x->cold ? !fetch_read_begin(p->log, x->offset, x)
-			    : fetch_read(p->log, x->offset, x->limit, x->dst, x->cap, x);
+	/* From memory at once if it is there; if not, the caller lends a
+	 * read window and asks again. That read goes to the disk through
+	 * the ring while the shard goes on, log.read.concurrency.max at a
+	 * time, the rest in order of arrival. */
+	bool done;
+	if (x->disk) {
+		done = !fetch_read_begin(p->log, x->offset, x);
+	} else {
+		done = true;
+		x->on_disk = !fetch_read(p->log, x->offset, x->limit, x->dst, x->cap, x);
+	}
 	if (done) {
 		xfetch_reply(sh, x, p);
 		return;
@@ -388,18 +457,122 @@ static void xfetch_done(struct shard *sh, struct xcall *xc)
 {
 	struct xfetch *x = container_of(xc, struct xfetch, xc);
 	(void)sh;
+	if (x->window != NULL && (x->error != KAFKA_NONE || x->len == 0))
+		fetch_window_put(x->req, x); /* nothing in it to send */
 	request_remote_done(x->req);
 }
 
+/* Ask the owner for what it has in memory, into the read buffer at off. */
 static void fetch_send(struct request *req, struct xfetch *x, size_t off, size_t cap, bool watch)
 {
 	struct shard *sh = req->sh;
 	x->dst = req->read_buf + off;
 	x->cap = cap;
 	x->watch = watch;
+	x->disk = false;
 	req->remote_pending++;
 	sh->stats.fetch_forwarded += x->xc.dst != sh->id;
 	xcall_send(sh, x->xc.dst, &x->xc, xfetch_run, xfetch_done);
+}
+
+/* Ask the owner to read from the disk into window (NULL: into x->dst, a
+ * first batch larger than any window). */
+static void fetch_send_disk(struct request *req, struct xfetch *x, struct wbuf *window)
+{
+	x->window = window;
+	x->disk = true;
+	if (window != NULL && x->cap > window->cap)
+		x->cap = window->cap; /* the rest of its share: on its next fetch */
+	req->remote_pending++;
+	xcall_send(req->sh, x->xc.dst, &x->xc, xfetch_run, xfetch_done);
+}
+
+/* At the head of the wait for a read window: the run goes on. */
+static void fetch_pool_ready(struct shard *sh, struct read_pool_waiter *w)
+{
+	struct fetch_state *fs = container_of(w, struct fetch_state, pool_wait);
+	(void)sh;
+	fs->pool_woken = true;
+	request_remote_done(fs->req); /* the wait was its last part out */
+}
+
+/* Partitions found on the disk alone that need no read after all: the
+ * connection is gone, or there is no room left for them. Count the rest
+ * (*windows: of those, the ones that read into a window). */
+static int fetch_disk_count(struct request *req, struct fetch_state *fs, int *windows)
+{
+	int n = 0;
+	*windows = 0;
+	for (int32_t i = 0; i < fs->n_slots; i++) {
+		struct xfetch *x = fs->slots[i].x;
+		if (x == NULL || !x->on_disk)
+			continue;
+		if (req->conn->closing || x->error != KAFKA_NONE || x->cap < BATCH_HEADER_BYTES) {
+			x->on_disk = false;
+			continue;
+		}
+		n++;
+		*windows += !(x->whole && x->cap > FETCH_READ_WINDOW_BYTES);
+	}
+	return n;
+}
+
+/* Windows held by the other fetches of req's connection whose responses
+ * are not sent yet (at most CONN_INFLIGHT_REQUESTS_MAX of them). */
+static uint32_t fetch_conn_windows(const struct request *req)
+{
+	uint32_t n = 0;
+	for (const struct request *r = req->conn->rq_head; r != NULL; r = r->next)
+		if (r != req && r->api_key == KAFKA_API_Fetch && r->fetch_state != NULL)
+			n += ((const struct fetch_state *)r->fetch_state)->windows;
+	return n;
+}
+
+/* The partitions found on the disk alone (local ones, and remote ones
+ * whose owner said so) are read now, each into a window of this shard's
+ * read pool. A run that finds no window free waits for one, holding none
+ * (windows are only taken here, once per run); once it has some it never
+ * waits for more: partitions left without one answer empty this time,
+ * taking turns (disk_rotor) across runs. A connection's fetches hold at
+ * most 1/FETCH_READ_WINDOWS_SHARE_DIV of the pool together, so a client
+ * that stops reading its responses cannot take every window. Returns true
+ * when the run goes on later (reads sent, or waiting). */
+static bool fetch_disk_phase(struct request *req, struct fetch_state *fs)
+{
+	struct shard *sh = req->sh;
+	struct read_pool *pool = &sh->rpool;
+	bool woken = fs->pool_woken;
+	fs->pool_woken = false;
+	int windows, n = fetch_disk_count(req, fs, &windows);
+	if (n == 0)
+		return false;
+	uint32_t share = read_pool_total_count(pool) / FETCH_READ_WINDOWS_SHARE_DIV;
+	uint32_t held = fetch_conn_windows(req), allowed = share > 0 ? share : 1;
+	allowed = held < allowed ? allowed - held : 0;
+	if (!woken && windows == n && allowed > 0 &&
+	    (read_pool_free_count(pool) == 0 || pool->wait_head != NULL)) {
+		fs->pool_wait.ready = fetch_pool_ready;
+		read_pool_wait(sh, &fs->pool_wait);
+		req->remote_pending++; /* keeps the request until it is served */
+		return true;
+	}
+	bool sent = false;
+	int32_t first = (int32_t)(fs->disk_rotor++ % (uint32_t)fs->n_slots);
+	for (int32_t k = 0; k < fs->n_slots; k++) {
+		struct xfetch *x = fs->slots[(first + k) % fs->n_slots].x;
+		if (x == NULL || !x->on_disk)
+			continue;
+		x->on_disk = false;
+		struct wbuf *w = NULL;
+		if (!(x->whole && x->cap > FETCH_READ_WINDOW_BYTES)) {
+			if (fs->windows >= allowed || (w = read_pool_get(sh)) == NULL)
+				continue; /* nothing this time: read on its next fetch */
+			fs->windows++;
+		}
+		fetch_send_disk(req, x, w);
+		sent = true;
+	}
+	return sent;
 }
 
 /* Send every remote partition its share of what is left of the budget.
@@ -421,7 +594,8 @@ static void fetch_remote(struct request *req, struct fetch_state *fs, struct fet
 			continue;
 		int64_t lim = x->limit < share ? x->limit : share;
 		x->cap = ranges_left-- > 0 && lim > 0 ? (size_t)lim : 0;
-		need += x->cap;
+		if (!x->on_disk)
+			need += x->cap; /* the others read into windows */
 	}
 	if (request_read_buf(req, need > 0 ? need : 1) == NULL)
 		for (int32_t i = 0; i < fs->n_slots; i++)
@@ -430,7 +604,7 @@ static void fetch_remote(struct request *req, struct fetch_state *fs, struct fet
 	size_t off = req->read_used;
 	for (int32_t i = 0; i < fs->n_slots; i++) {
 		struct fetch_slot *slot = &fs->slots[i];
-		if (slot->x == NULL)
+		if (slot->x == NULL || slot->x->on_disk)
 			continue;
 		slot->off = off;
 		fetch_send(req, slot->x, off, slot->x->cap, !fs->final);
@@ -473,6 +647,7 @@ static bool fetch_remote_first_batch(struct request *req, struct fetch_state *fs
 		if (request_read_buf(req, off + cap) == NULL)
 			return false;
 		slot->off = off;
+		x->whole = true;
 		fetch_send(req, x, off, cap, false);
 		return true;
 	}
@@ -485,6 +660,8 @@ static void fetch_evaluate(struct request *req)
 	struct shard *sh = req->sh;
 	struct fetch_state *fs = req->fetch_state;
 	struct fetch_totals tot;
+	if (fetch_disk_phase(req, fs))
+		return;
 	fetch_collect(fs, &tot);
 	if (tot.bytes == 0 && !tot.error && fetch_remote_first_batch(req, fs))
 		return;
@@ -519,6 +696,7 @@ static void fetch_run(struct request *req, bool final)
 		return;
 	}
 	fs->final = final;
+	fetch_release(req); /* windows of a run that parked went back then */
 	req->read_used = 0;
 	if (req->api_version >= 7 && b->SessionId != 0) {
 		/* We never hand out sessions, so any id is unknown. */
@@ -574,6 +752,7 @@ int handle_Fetch(struct request *req, struct kreader *r)
 		return -1;
 	if (fetch_prepare(req, fs) != 0)
 		return -1;
+	fs->req = req;
 	req->fetch_state = fs;
 	req->resume = fetch_evaluate; /* the last remote part is back */
 

@@ -89,6 +89,28 @@ _Static_assert(2 * FETCH_SPLICE_RANGES_MAX + 2 <= RESPONSE_RANGES_MAX, "fetch ra
  * sent, so idle pooled requests do not pin fetch.max.bytes each. */
 #define FETCH_READ_BUF_KEEP_BYTES (1024 * 1024)
 
+/* Cold fetch reads (data on the disk alone) land in windows of this size
+ * from the shard's read pool (log.read.buffer.bytes, registered with its
+ * io_uring) and are sent from there. 1 MiB is Kafka's and librdkafka's
+ * default max.partition.fetch.bytes, so one window answers a partition of
+ * a default consumer's fetch; a larger share of a fetch is cut to it (the
+ * client fetches again), and a first batch larger than a window (KIP-74)
+ * is read into the request's own buffer instead. 2 MiB hugepages hold two. */
+#define FETCH_READ_WINDOW_BYTES (1024 * 1024)
+
+/* The default read pool (log.read.buffer.bytes=0) holds one window per
+ * read log.read.concurrency.max lets go to the disk, but takes at most
+ * this fraction of memory.per.shard.bytes, so small budgets still leave
+ * room for requests (and at least one window). */
+#define FETCH_READ_POOL_BUDGET_DIV 16
+
+/* The fetches of one connection hold at most 1/this of their shard's read
+ * windows together (at least one): a consumer with many cold partitions,
+ * or one that stops reading its responses, cannot hold the whole pool;
+ * its other cold partitions are answered empty this time and read on its
+ * next fetch. */
+#define FETCH_READ_WINDOWS_SHARE_DIV 2
+
 /* Fetch long-poll: the broker never waits longer than this, whatever
  * max_wait_ms a client sends (Kafka clients send 500 ms by default). */
 #define FETCH_MAX_WAIT_MS_MAX (5 * 60 * 1000)

@@ -96,6 +96,8 @@ void request_free_all(struct shard *sh)
 void request_release(struct request *req)
 {
 	struct shard *sh = req->sh;
+	/* Sent (or never to be): its record bytes in read windows are free. */
+	fetch_release(req);
 	/* Near its budget the shard keeps no idle memory: pooled requests
 	 * hold arenas and buffers. */
 	if (sh->n_free_requests >= REQUEST_FREE_MAX || sh->mem.used > sh->mem.low) {

@@ -118,6 +118,9 @@ extern const int request_apis_count;
 /* Fetch waiters: re-run parked fetches (a high watermark moved, or time). */
 void fetch_recheck_all(struct shard *sh, bool all);
 void fetch_cancel(struct request *req);
+/* Give back the read windows a fetch holds (read_pool.h): its response was
+ * sent, or will not be. No-op for other requests. */
+void fetch_release(struct request *req);
 int64_t fetch_next_deadline_ms(struct shard *sh);
 
 /* Produce waiters: a partition's high watermark moved or it failed. */

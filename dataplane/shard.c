@@ -285,7 +285,8 @@ static void shard_stats_print(struct shard *sh)
 		 "mem_limit=%lld mem_pauses=%llu turns=%llu sleeps=%llu zc_sends=%llu "
 		 "recv_nobufs=%llu fetch_cold=%llu tail_cache_bytes=%llu tail_cache_evictions=%llu "
 		 "direct_writes=%llu fixed_buf_writes=%llu zeroed_bytes=%llu storage_faults=%llu "
-		 "turn_max_us=%lld",
+		 "turn_max_us=%lld cold_fixed_reads=%llu cold_plain_reads=%llu read_pool_free=%u "
+		 "read_pool_waits=%llu",
 		 sh->id, (unsigned long long)s->requests, (unsigned long long)s->bytes_in,
 		 (unsigned long long)s->bytes_out, (unsigned long long)s->batches,
 		 (unsigned long long)s->flushes, sh->n_conns,
@@ -305,7 +306,10 @@ static void shard_stats_print(struct shard *sh)
 		 (unsigned long long)sh->sio.stats.fixed_buf_writes,
 		 (unsigned long long)sh->sio.stats.zeroed_bytes,
 		 (unsigned long long)sh->sio.stats.faults_injected,
-		 (long long)s->turn_max_us);
+		 (long long)s->turn_max_us,
+		 (unsigned long long)sh->sio.stats.fixed_buf_reads,
+		 (unsigned long long)(sh->sio.stats.reads - sh->sio.stats.fixed_buf_reads),
+		 read_pool_free_count(&sh->rpool), (unsigned long long)sh->rpool.waits);
 	sh->stats.turn_max_us = 0; /* the longest since the last print */
 	shard_compact_stats_print(sh);
 }
@@ -385,6 +389,9 @@ static int shard_fds_open(struct shard *sh)
  *                            recv.buffer.bytes, mapped at start-up)
  *                          + write pool (write.buffer.pool.bytes, default
  *                            1/8 of the budget, mapped at start-up)
+ *                          + read pool (log.read.buffer.bytes, default
+ *                            log.read.concurrency.max x 1 MiB windows, at
+ *                            most 1/16 of the budget, mapped at start-up)
  *                          + the rest, for memory that comes and goes.
  * config_validate insists the rest holds two requests of the largest size.
  */
@@ -392,7 +399,7 @@ static void shard_mem_init(struct shard *sh)
 {
 	const struct broker_config *cfg = sh->cfg;
 	int64_t fixed = (int64_t)cfg->recv_buffers * cfg->recv_buffer_bytes +
-			config_write_pool_bytes(cfg);
+			config_write_pool_bytes(cfg) + config_read_pool_bytes(cfg);
 	sh->mem.limit = cfg->memory_per_shard_bytes - fixed;
 	sh->mem.high = sh->mem.limit / 100 * SHARD_MEM_HIGH_PCT;
 	sh->mem.low = sh->mem.limit / 100 * SHARD_MEM_LOW_PCT;
@@ -438,6 +445,9 @@ int shard_init(struct shard *sh, int id, struct node *node)
 	}
 	sh->wpool_ready = true;
 	sh->wpool.retain_max = (uint32_t)(config_tail_cache_bytes(sh->cfg) / WBUF_BYTES);
+	rc = read_pool_init(sh);
+	if (rc != 0)
+		return rc;
 	struct sio_config sc = { .direct = sh->cfg->log_direct_io, .faults = sh->cfg->storage_faults };
 	rc = sio_init(&sh->sio, &sh->ring, &sc);
 	if (rc != 0) {
@@ -445,12 +455,8 @@ int shard_init(struct shard *sh, int id, struct node *node)
 		return rc;
 	}
 	sh->sio_ready = true;
-	/* Writes from the pool become WRITE_FIXED: no page pinning per I/O.
-	 * Refused (RLIMIT_MEMLOCK, old kernel) costs only that. */
-	rc = sio_register_buffers(&sh->sio, sh->wpool.mem.base, sh->wpool.mem.bytes);
-	if (rc != 0)
-		say_warn("write buffers not registered with io_uring (%s): writes pin pages "
-			 "each time", strerror(-rc));
+	/* The pools are registered with the ring in shard_run, once every
+	 * shard's read pool exists (read_pool_register). */
 	for (int i = 0; i < sh->n_shards; i++) {
 		sh->notify_x[i] = calloc(1, sizeof(struct xcall));
 		if (sh->notify_x[i] == NULL)
@@ -680,6 +686,9 @@ int shard_run(struct shard *sh)
 	sh->now_us = monotonic_us();
 	sh->now_ms = sh->now_us / 1000;
 	sh->idle_since_us = sh->now_us;
+	/* Writes from the write pool become WRITE_FIXED, cold reads into any
+	 * shard's read windows READ_FIXED: no page pinning per I/O. */
+	read_pool_register(sh);
 	shard_accept_arm(sh);
 	shard_signal_arm(sh);
 	shard_wake_arm(sh);
@@ -750,6 +759,7 @@ void shard_destroy(struct shard *sh)
 		net_shard_destroy(sh);
 		io_uring_queue_exit(&sh->ring);
 	}
+	read_pool_destroy(sh); /* after the ring: no read of ours still lands in it */
 	if (sh->wake_fd >= 0)
 		close(sh->wake_fd);
 	for (int i = 0; i < sh->n_shards; i++)

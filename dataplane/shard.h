@@ -33,6 +33,7 @@
 #include "kafka/kafka_wire.h"
 #include "limits.h"
 #include "metadata.h"
+#include "read_pool.h"
 #include "storage/bufpool.h"
 #include "storage/sio.h"
 #include "storage/log.h"
@@ -215,6 +216,7 @@ struct shard {
 	 * one of the log.read.concurrency.max places. */
 	int disk_reads;
 	struct xfetch *disk_wait_head, *disk_wait_tail;
+	struct read_pool rpool; /* windows those reads land in (read_pool.h) */
 	struct sio sio;         /* how those logs reach the disk (O_DIRECT,
 				 * registered buffers and files, faults) */
 	bool sio_ready;

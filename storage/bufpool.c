@@ -12,21 +12,30 @@
 #include "storage/verify.h"
 
 /* hugemem regions are at least 4 KiB aligned, so every buffer carved at a
- * multiple of WBUF_BYTES is WBUF_ALIGN aligned. */
+ * multiple of the buffer size (WBUF_BYTES, or a multiple of WBUF_ALIGN)
+ * is WBUF_ALIGN aligned. */
 _Static_assert(WBUF_BYTES % WBUF_ALIGN == 0, "buffers must stay aligned");
 _Static_assert(4096 % WBUF_ALIGN == 0, "hugemem's alignment must cover WBUF_ALIGN");
 _Static_assert(BATCH_BYTES_MAX <= UINT32_MAX - WBUF_ALIGN, "wbuf cap is 32 bits");
 
 int bufpool_init(struct bufpool *p, size_t bytes, enum hugemem_policy policy)
 {
+	return bufpool_init_sized(p, bytes, WBUF_BYTES, policy);
+}
+
+int bufpool_init_sized(struct bufpool *p, size_t bytes, size_t buf_bytes,
+		       enum hugemem_policy policy)
+{
 	memset(p, 0, sizeof(*p));
-	size_t n = bytes / WBUF_BYTES;
+	if (buf_bytes == 0 || buf_bytes % WBUF_ALIGN != 0 || buf_bytes > BUFPOOL_BUF_BYTES_MAX)
+		return -EINVAL;
+	size_t n = bytes / buf_bytes;
 	if (n == 0 || n > BUFPOOL_BUFS_MAX)
 		return -EINVAL;
 	p->hdrs = calloc(n, sizeof(*p->hdrs));
 	if (p->hdrs == NULL)
 		return -ENOMEM;
-	int rc = hugemem_map(&p->mem, n * WBUF_BYTES, policy);
+	int rc = hugemem_map(&p->mem, n * buf_bytes, policy);
 	if (rc != 0) {
 		free(p->hdrs);
 		p->hdrs = NULL;
@@ -37,12 +46,13 @@ int bufpool_init(struct bufpool *p, size_t bytes, enum hugemem_policy policy)
 	 * region first: a lightly used pool touches the fewest pages. */
 	for (size_t i = n; i-- > 0;) {
 		struct wbuf *b = &p->hdrs[i];
-		b->data = base + i * WBUF_BYTES;
-		b->cap = WBUF_BYTES;
+		b->data = base + i * buf_bytes;
+		b->cap = (uint32_t)buf_bytes;
 		b->next = p->free;
 		p->free = b;
 	}
 	p->total = p->n_free = (uint32_t)n;
+	p->buf_bytes = (uint32_t)buf_bytes;
 	return 0;
 }
 
@@ -122,7 +132,7 @@ void bufpool_unretain(struct bufpool *p, struct wbuf *b)
 
 struct wbuf *bufpool_get(struct bufpool *p, size_t len)
 {
-	if (len > WBUF_BYTES) {
+	if (len > p->buf_bytes) {
 		struct wbuf *big = wbuf_new(len);
 		if (big != NULL)
 			p->oversize_bytes += big->cap;
@@ -157,7 +167,7 @@ void bufpool_put(struct bufpool *p, struct wbuf *b)
 
 uint64_t bufpool_in_use_bytes(const struct bufpool *p)
 {
-	return (uint64_t)(p->total - p->n_free - p->n_retained) * WBUF_BYTES;
+	return (uint64_t)(p->total - p->n_free - p->n_retained) * p->buf_bytes;
 }
 
 struct wbuf *wbuf_new(size_t len)

@@ -3,7 +3,9 @@
  * WBUF_BYTES buffers, each with its header (struct wbuf) from an array
  * allocated with the pool, so a steady produce stream allocates nothing: a
  * log takes a buffer when its tail buffer is full and gives it back when
- * the write that carried it has completed.
+ * the write that carried it has completed. The same carving, with buffers
+ * of another size (bufpool_init_sized), gives a shard its read windows
+ * for cold fetches (dataplane/read_pool.h).
  *
  * Threading: one pool per shard, used only on the shard's thread (every
  * log of the shard draws from it through log_config.pool); no locks.
@@ -51,11 +53,12 @@ struct wbuf {
 
 struct bufpool {
 	struct hugemem mem;      /* the buffers' data */
-	struct wbuf *hdrs;       /* [total]; hdrs[i].data = mem.base + i * WBUF_BYTES */
+	struct wbuf *hdrs;       /* [total]; hdrs[i].data = mem.base + i * buf_bytes */
 	struct wbuf *free;       /* last put first: its data is likeliest in cache */
 	uint32_t total, n_free;
+	uint32_t buf_bytes;      /* each buffer's size: WBUF_BYTES for writes */
 	uint64_t oversize_bytes; /* held now by buffers of their own (batches
-				  * larger than WBUF_BYTES), outside the region */
+				  * larger than buf_bytes), outside the region */
 	uint64_t exhausted;      /* gets that found every buffer in use */
 	/* Retained buffers: written data kept as a read cache (the logs'
 	 * tail cache), oldest first. They count as free for writers: a get
@@ -75,6 +78,12 @@ struct bufpool {
  * (mapping and prefaulting): start-up only. */
 int bufpool_init(struct bufpool *p, size_t bytes, enum hugemem_policy policy);
 
+/* bufpool_init with buffers of buf_bytes (a multiple of WBUF_ALIGN, at
+ * most BUFPOOL_BUF_BYTES_MAX) instead of WBUF_BYTES: bytes / buf_bytes of them, 1 ..
+ * BUFPOOL_BUFS_MAX. Same answers; -EINVAL for a bad buf_bytes. */
+int bufpool_init_sized(struct bufpool *p, size_t bytes, size_t buf_bytes,
+		       enum hugemem_policy policy);
+
 /* Unmap the buffers. Every one must have been put back: the logs using
  * the pool are closed first (checked; a buffer still out would be written
  * into freed memory). */
@@ -82,7 +91,7 @@ void bufpool_destroy(struct bufpool *p);
 
 /* A buffer with room for len bytes (len <= BATCH_BYTES_MAX plus a page
  * head), len 0.
- * len <= WBUF_BYTES: one of the pool's, or NULL when all are in use.
+ * len <= buf_bytes: one of the pool's, or NULL when all are in use.
  * Larger: a buffer of its own (cap len rounded up to WBUF_ALIGN), counted
  * in oversize_bytes until put back; NULL if it cannot be allocated.
  * Never blocks. */

@@ -32,6 +32,11 @@
  * array allocated with the pool and keeps counts in 32 bits. */
 #define BUFPOOL_BUFS_MAX (64 * 1024)
 
+/* Largest buffer a pool carves (bufpool_init_sized): the size of one
+ * registered-buffer slot (SIO_REG_BUF_BYTES_MAX, a kernel limit), so that
+ * a buffer never straddles two slots and every I/O on it can be fixed. */
+#define BUFPOOL_BUF_BYTES_MAX (1024UL * 1024 * 1024)
+
 /* Bytes appended to a log but not yet written (pending plus in flight).
  * Past this plog_append answers PLOG_ERR_BUFFER_FULL: the disk is not keeping
  * up, and queueing more only adds latency and memory. 64 MiB is about a

@@ -254,7 +254,10 @@ int plog_read_nowait(struct plog *l, int64_t offset, int32_t max_bytes, uint8_t 
 		     size_t dst_cap, struct plog_read_result *res);
 
 /* An asynchronous plog_read, for data that may not be in memory. The
- * caller fills the inputs and keeps the struct and buf alive until done. */
+ * caller fills the inputs and keeps the struct and buf alive until done.
+ * The reads go through the log's storage backend (log_config.io): into a
+ * buf inside memory registered there (sio_register_regions) they are
+ * READ_FIXED, else plain reads. */
 struct plog_aread {
 	struct uring_op op;
 	void (*done)(struct plog_aread *r); /* in flight only: on the shard thread */
@@ -271,7 +274,6 @@ struct plog_aread {
 	/* the log's */
 	struct plog *l;
 	struct segment *s;
-	struct io_uring *ring;
 	int64_t pos, end;
 	size_t want;
 	int steps;

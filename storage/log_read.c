@@ -1,8 +1,9 @@
 /*
  * log_read: Fetch reads and ListOffsets lookups, through the tail cache
- * (log_cache.c) and else synchronous pread on the segment files; they only
- * ever look below a segment's readable mark, i.e. at data whose write
- * completed.
+ * (log_cache.c) and else synchronous pread on the segment files, or
+ * asynchronous reads on the shard's io_uring (plog_read_disk, through sio);
+ * they only ever look below a segment's readable mark, i.e. at data whose
+ * write completed.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -173,26 +174,27 @@ static void aread_finish(struct plog_aread *r, int err)
 	plog_maybe_finish(l);
 }
 
-/* Read the window at r->pos into r->buf. */
+/* Read the window at r->pos into r->buf, through the log's storage
+ * backend: a READ_FIXED when r->buf is registered memory (a shard's read
+ * pool), and the fault rules see it. */
 static void aread_submit(struct plog_aread *r)
 {
+	struct sio *io = r->l->io;
 	int64_t want = r->end - r->pos;
 	if (want > (int64_t)r->cap)
 		want = (int64_t)r->cap;
 	r->want = (size_t)want;
-	struct io_uring_sqe *sqe = io_uring_get_sqe(r->ring);
-	if (sqe == NULL) {
+	if (sio_sq_space(io) == 0) {
 		/* The ring is full: submit what is queued to make room. */
-		io_uring_submit(r->ring);
-		sqe = io_uring_get_sqe(r->ring);
+		io_uring_submit(io->ring);
 	}
-	if (sqe == NULL) {
+	if (sio_sq_space(io) == 0) {
 		aread_finish(r, -EAGAIN);
 		return;
 	}
 	r->op.done = aread_op_done;
-	io_uring_prep_read(sqe, r->s->log_fd, r->buf, (unsigned)r->want, (uint64_t)r->pos);
-	uring_op_prep(sqe, &r->op);
+	struct sio_file f = sio_file_of(r->s->log_fd, SIO_FILE_LOG);
+	sio_read(io, &f, r->buf, r->want, r->pos, &r->op);
 }
 
 /* What was found is emptied batches up to a sealed segment's end (see
@@ -300,10 +302,10 @@ int plog_read_disk(struct plog *l, struct plog_aread *r)
 		return 0; /* nothing yet, or no room for even a header */
 	/* From the offset index entry before the offset, in windows of the
 	 * buffer's size, without blocking the shard. */
-	r->ring = l->io->ring;
-	if (r->ring != NULL && io_uring_sq_space_left(r->ring) == 0)
-		io_uring_submit(r->ring);
-	if (r->ring == NULL || io_uring_sq_space_left(r->ring) == 0)
+	struct io_uring *ring = l->io->ring;
+	if (ring != NULL && io_uring_sq_space_left(ring) == 0)
+		io_uring_submit(ring);
+	if (ring == NULL || io_uring_sq_space_left(ring) == 0)
 		return plog_read(l, r->offset, r->max_bytes, r->buf, r->cap, &r->res);
 	r->s = plog_segment_for(l, r->offset);
 	r->pos = segment_index_lookup(r->s, r->offset);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "storage/limits.h"
 #include "storage/sio_int.h"
 #include "storage/slog.h"
 #include "storage/verify.h"
@@ -26,6 +27,9 @@ static void sio_zero_init(void)
 	for (int i = 0; i < SIO_ZERO_IOVS; i++)
 		sio_zero_iov[i] = (struct iovec){ sio_zeros, SIO_ZERO_CHUNK_BYTES };
 }
+
+_Static_assert(SIO_REG_BUF_BYTES_MAX % BUFPOOL_BUF_BYTES_MAX == 0,
+	       "a pool buffer never straddles two registered slots");
 
 int sio_init(struct sio *io, struct io_uring *ring, const struct sio_config *cfg)
 {
@@ -61,38 +65,89 @@ int sio_init(struct sio *io, struct io_uring *ring, const struct sio_config *cfg
 	return 0;
 }
 
+static void sio_unregister_buffers(struct sio *io)
+{
+	if (io->n_regs > 0 && io->ring != NULL)
+		io_uring_unregister_buffers(io->ring);
+	free(io->regs);
+	io->regs = NULL;
+	io->n_regs = 0;
+}
+
 void sio_destroy(struct sio *io)
 {
-	if (io->ring != NULL) {
-		if (io->slot_free != NULL)
-			io_uring_unregister_files(io->ring);
-		if (io->reg_base != NULL)
-			io_uring_unregister_buffers(io->ring);
-	}
+	if (io->ring != NULL && io->slot_free != NULL)
+		io_uring_unregister_files(io->ring);
+	sio_unregister_buffers(io);
 	free(io->slot_free);
 	free(io->rules);
 	memset(io, 0, sizeof(*io));
 }
 
+static size_t sio_region_slots(size_t len)
+{
+	return (len + SIO_REG_BUF_BYTES_MAX - 1) / SIO_REG_BUF_BYTES_MAX;
+}
+
+int sio_register_regions(struct sio *io, struct sio_region *regions, int n)
+{
+	sio_unregister_buffers(io);
+	size_t slots = 0;
+	for (int i = 0; i < n; i++)
+		slots += sio_region_slots(regions[i].len);
+	if (n <= 0 || slots == 0 || slots > SIO_REG_SLOTS_MAX)
+		return -EINVAL;
+	struct iovec *iov = calloc(slots, sizeof(*iov));
+	struct sio_region *regs = calloc((size_t)n, sizeof(*regs));
+	if (iov == NULL || regs == NULL) {
+		free(iov);
+		free(regs);
+		return -ENOMEM;
+	}
+	size_t k = 0;
+	for (int i = 0; i < n; i++) {
+		regions[i].slot = (unsigned)k;
+		for (size_t off = 0; off < regions[i].len; off += SIO_REG_BUF_BYTES_MAX, k++) {
+			size_t left = regions[i].len - off;
+			iov[k].iov_base = (uint8_t *)regions[i].base + off;
+			iov[k].iov_len = left < SIO_REG_BUF_BYTES_MAX ? left : SIO_REG_BUF_BYTES_MAX;
+		}
+		regs[i] = regions[i];
+	}
+	int rc = io_uring_register_buffers(io->ring, iov, (unsigned)slots);
+	free(iov);
+	if (rc != 0) {
+		free(regs);
+		return rc;
+	}
+	io->regs = regs;
+	io->n_regs = n;
+	return 0;
+}
+
 int sio_register_buffers(struct sio *io, void *base, size_t len)
 {
-	size_t n = (len + SIO_REG_BUF_BYTES_MAX - 1) / SIO_REG_BUF_BYTES_MAX;
-	struct iovec *iov = calloc(n, sizeof(*iov));
-	if (iov == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		size_t off = i * SIO_REG_BUF_BYTES_MAX;
-		iov[i].iov_base = (uint8_t *)base + off;
-		iov[i].iov_len = len - off < SIO_REG_BUF_BYTES_MAX ? len - off
-								  : SIO_REG_BUF_BYTES_MAX;
+	struct sio_region r = { .base = base, .len = len };
+	return sio_register_regions(io, &r, 1);
+}
+
+/* The table slot covering [buf, buf + len), or -1: not registered, or
+ * across two slots (pool buffers never are: slots are multiples of their
+ * size, BUFPOOL_BUF_BYTES_MAX; checked rather than trusted). */
+static int sio_fixed_slot(const struct sio *io, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	for (int i = 0; i < io->n_regs; i++) {
+		const struct sio_region *r = &io->regs[i];
+		const uint8_t *base = r->base;
+		if (len == 0 || p < base || p + len > base + r->len)
+			continue;
+		size_t off = (size_t)(p - base), idx = off / SIO_REG_BUF_BYTES_MAX;
+		if ((off + len - 1) / SIO_REG_BUF_BYTES_MAX != idx)
+			return -1;
+		return (int)(r->slot + idx);
 	}
-	int rc = io_uring_register_buffers(io->ring, iov, (unsigned)n);
-	free(iov);
-	if (rc != 0)
-		return rc;
-	io->reg_base = base;
-	io->reg_len = len;
-	return 0;
+	return -1;
 }
 
 static void sio_slot_take(struct sio *io, struct sio_file *f)
@@ -180,24 +235,32 @@ void sio_write_real(struct sio *io, const struct sio_file *f, const void *buf, s
 {
 	int fd;
 	struct io_uring_sqe *sqe = sio_sqe(io, f, &fd);
-	const uint8_t *p = buf;
-	if (io->reg_base != NULL && p >= io->reg_base && p + len <= io->reg_base + io->reg_len) {
-		size_t off = (size_t)(p - io->reg_base);
-		int idx = (int)(off / SIO_REG_BUF_BYTES_MAX);
-		/* Pool buffers never straddle a slot: slots are multiples of
-		 * the buffer size. Check rather than trust. */
-		if ((off + len - 1) / SIO_REG_BUF_BYTES_MAX == (size_t)idx) {
-			io_uring_prep_write_fixed(sqe, fd, buf, (unsigned)len, (uint64_t)pos, idx);
-			io->stats.fixed_buf_writes++;
-		} else {
-			io_uring_prep_write(sqe, fd, buf, (unsigned)len, (uint64_t)pos);
-		}
+	int slot = sio_fixed_slot(io, buf, len);
+	if (slot >= 0) {
+		io_uring_prep_write_fixed(sqe, fd, buf, (unsigned)len, (uint64_t)pos, slot);
+		io->stats.fixed_buf_writes++;
 	} else {
 		io_uring_prep_write(sqe, fd, buf, (unsigned)len, (uint64_t)pos);
 	}
 	io->stats.writes++;
 	io->stats.direct_writes += f->direct;
 	sqe->flags |= (uint8_t)sqe_flags;
+	sio_sqe_finish(io, sqe, f, op);
+}
+
+void sio_read_real(struct sio *io, const struct sio_file *f, void *buf, size_t len, int64_t pos,
+		   struct uring_op *op)
+{
+	int fd;
+	struct io_uring_sqe *sqe = sio_sqe(io, f, &fd);
+	int slot = sio_fixed_slot(io, buf, len);
+	if (slot >= 0) {
+		io_uring_prep_read_fixed(sqe, fd, buf, (unsigned)len, (uint64_t)pos, slot);
+		io->stats.fixed_buf_reads++;
+	} else {
+		io_uring_prep_read(sqe, fd, buf, (unsigned)len, (uint64_t)pos);
+	}
+	io->stats.reads++;
 	sio_sqe_finish(io, sqe, f, op);
 }
 
@@ -238,6 +301,14 @@ void sio_write(struct sio *io, const struct sio_file *f, const void *buf, size_t
 	if (io->n_rules > 0 && sio_fault_write(io, f, buf, len, pos, sqe_flags, op))
 		return;
 	sio_write_real(io, f, buf, len, pos, sqe_flags, op);
+}
+
+void sio_read(struct sio *io, const struct sio_file *f, void *buf, size_t len, int64_t pos,
+	      struct uring_op *op)
+{
+	if (io->n_rules > 0 && sio_fault_read(io, f, buf, len, pos, op))
+		return;
+	sio_read_real(io, f, buf, len, pos, op);
 }
 
 void sio_fdatasync(struct sio *io, const struct sio_file *f, struct uring_op *op)

@@ -7,14 +7,16 @@
  *              descriptor; reads and recovery keep a buffered one). A
  *              filesystem that refuses it (tmpfs, some overlays) gets
  *              buffered writes instead, with one warning per shard.
- *   registered buffers   the shard's write-buffer pool is registered with
- *              the ring, so a write from it is a WRITE_FIXED: the kernel
- *              does not pin and unpin the pages on every I/O.
+ *   registered buffers   the shard's write-buffer pool and the read pools
+ *              are registered with the ring (one table, several regions),
+ *              so a write from them is a WRITE_FIXED and a read into them
+ *              a READ_FIXED: the kernel does not pin and unpin the pages on
+ *              every I/O. Memory outside the regions gets plain READ/WRITE.
  *   registered files     an open .log write descriptor takes a slot in the
  *              ring's sparse file table (IOSQE_FIXED_FILE), when one is free.
  *   faults     a rule list (sio_config.faults, the storage.faults knob) that
  *              makes chosen operations fail: EIO, ENOSPC, a short write or
- *              a torn one. Tests only; the log cannot tell it from a disk.
+ *              read, a torn write. Tests only; the log cannot tell it from a disk.
  *
  * Callers check sio_sq_space() before queuing: every sio_* call that takes
  * an op consumes exactly one SQE, faulted or not, and the op's done() is
@@ -42,6 +44,10 @@
 /* Registered-buffer slots are at most 1 GiB each (a kernel limit); a larger
  * pool is registered as several. */
 #define SIO_REG_BUF_BYTES_MAX (1024UL * 1024 * 1024)
+
+/* Slots in one ring's registered-buffer table (the kernel's
+ * IORING_MAX_REG_BUFFERS). */
+#define SIO_REG_SLOTS_MAX 16384
 
 /* Slots in a shard's registered file table: one per segment being written
  * (each partition has one active segment). Past this, files are used by
@@ -76,8 +82,17 @@ struct sio_config {
 
 struct sio_fault_rule;
 
+/* A region of memory registered as fixed buffers: table slots from slot
+ * on, slot + i covering SIO_REG_BUF_BYTES_MAX bytes from base + i * that. */
+struct sio_region {
+	void *base;
+	size_t len;
+	unsigned slot; /* set by sio_register_regions */
+};
+
 struct sio_stats {
 	uint64_t writes, direct_writes, fixed_buf_writes, fixed_file_ops;
+	uint64_t reads, fixed_buf_reads;
 	uint64_t syncs, fallocates;
 	uint64_t zero_writes, zeroed_bytes; /* pre-allocation by writing zeros */
 	uint64_t faults_injected;
@@ -88,10 +103,10 @@ struct sio {
 	struct io_uring *ring;
 	bool direct;
 	bool warned_fallback;
-	/* Registered buffers: [reg_base, reg_base + reg_len), slot i covering
-	 * SIO_REG_BUF_BYTES_MAX bytes from reg_base + i * that. */
-	uint8_t *reg_base;
-	size_t reg_len;
+	/* Registered buffers: the regions of the ring's table (few: looked
+	 * up by a scan on every I/O). */
+	struct sio_region *regs;
+	int n_regs;
 	/* Registered files: free slots as a stack. */
 	int *slot_free;
 	uint32_t n_slot_free;
@@ -102,15 +117,15 @@ struct sio {
 
 /* Parse a fault spec: rules separated by ';', each
  *   EFFECT:OP[:file=log|index|timeindex|any][:after=N][:count=N][:while=PATH]
- * EFFECT eio|enospc|short|torn|einval, OP write|fsync|fallocate|open
+ * EFFECT eio|enospc|short|torn|einval, OP write|fsync|fallocate|open|read
  * (einval goes with open only: the O_DIRECT open is refused as by a
- * filesystem without it, and the file is opened buffered). The rule hits
- * the matching operations after the first `after` (default 0), `count`
- * times (default every time), and only while PATH exists when given.
- * eio/enospc: the operation is not done and fails with that error.
- * short: a write does half its bytes (rounded down to SIO_DIRECT_ALIGN
- * on a direct file) and reports that count. torn: the same half is
- * written, and the write reports -EIO. Returns the rule count, or -1 with
+ * filesystem without it, and the file is opened buffered; a read takes
+ * eio or short). The rule hits the matching operations after the first
+ * `after` (default 0), `count` times (default every time), and only while
+ * PATH exists when given. eio/enospc: the operation is not done and fails
+ * with that error. short: a write or read does half its bytes (a write
+ * on a direct file rounded down to SIO_DIRECT_ALIGN) and reports that
+ * count. torn: the same half is written, and the write reports -EIO. Returns the rule count, or -1 with
  * a reason in why. rules may be NULL to only check. */
 int sio_faults_parse(const char *spec, struct sio_fault_rule *rules, int max, char *why,
 		     size_t why_len);
@@ -122,8 +137,16 @@ int sio_init(struct sio *io, struct io_uring *ring, const struct sio_config *cfg
 void sio_destroy(struct sio *io);
 
 /* Register [base, base + len) as fixed buffers. 0 or -errno; on failure
- * writes simply do not use them. */
+ * I/O simply does not use them. */
 int sio_register_buffers(struct sio *io, void *base, size_t len);
+
+/* Register n regions (memory of this shard or of others; the caller keeps
+ * them mapped while registered) as the ring's one table, replacing what
+ * was registered before; each region's slot is filled in. 0 or -errno
+ * (-EINVAL past SIO_REG_SLOTS_MAX slots); on failure nothing stays
+ * registered and I/O uses plain operations. A syscall that pins the
+ * pages: start-up only. */
+int sio_register_regions(struct sio *io, struct sio_region *regions, int n);
 
 /* Open path for writing (created if absent, mode 0644), with O_DIRECT if
  * direct and the backend wants it and the filesystem allows it, and take a
@@ -151,6 +174,13 @@ static inline unsigned sio_sq_space(const struct sio *io)
  * next SQE until this one succeeds. One SQE; the caller checked for room. */
 void sio_write(struct sio *io, const struct sio_file *f, const void *buf, size_t len,
 	       int64_t pos, unsigned sqe_flags, struct uring_op *op);
+
+/* Queue a read of len bytes at pos into buf: a READ_FIXED when buf lies
+ * within a registered region, else a plain READ (also when registration
+ * failed). The fault rules see it (OP read). One SQE; the caller checked
+ * for room. */
+void sio_read(struct sio *io, const struct sio_file *f, void *buf, size_t len, int64_t pos,
+	      struct uring_op *op);
 
 /* Queue an fdatasync. One SQE. */
 void sio_fdatasync(struct sio *io, const struct sio_file *f, struct uring_op *op);

@@ -1,8 +1,8 @@
 /*
  * sio_fault: the fault-injecting half of the storage backend. A rule that
  * hits an operation replaces it with a stand-in that takes the same one
- * SQE: a NOP whose completion carries the error, or the real write cut to
- * half its length. The stand-in's completion reaches the caller's op with
+ * SQE: a NOP whose completion carries the error, or the real write or
+ * read cut to half its length. The stand-in's completion reaches the caller's op with
  * the result the rule chose, so the log above sees exactly what a failing
  * disk would show it.
  */
@@ -111,10 +111,16 @@ static int fault_parse_rule(struct sio_fault_rule *r, char *text, char *why, siz
 		r->op = SIO_OP_FALLOCATE;
 	else if (strcmp(op, "open") == 0)
 		r->op = SIO_OP_OPEN;
+	else if (strcmp(op, "read") == 0)
+		r->op = SIO_OP_READ;
 	else
 		return fault_why(why, why_len, "unknown operation", op);
-	if ((r->effect == FAULT_SHORT || r->effect == FAULT_TORN) && r->op != SIO_OP_WRITE)
-		return fault_why(why, why_len, "short and torn apply to writes only", op);
+	if (r->effect == FAULT_SHORT && r->op != SIO_OP_WRITE && r->op != SIO_OP_READ)
+		return fault_why(why, why_len, "short applies to writes and reads only", op);
+	if (r->effect == FAULT_TORN && r->op != SIO_OP_WRITE)
+		return fault_why(why, why_len, "torn applies to writes only", op);
+	if (r->op == SIO_OP_READ && r->effect != FAULT_EIO && r->effect != FAULT_SHORT)
+		return fault_why(why, why_len, "a read takes eio or short", op);
 	if ((r->effect == FAULT_EINVAL) != (r->op == SIO_OP_OPEN) && r->effect != FAULT_EIO)
 		return fault_why(why, why_len, "open takes eio or einval, einval only open", op);
 	char *opt;
@@ -232,6 +238,23 @@ bool sio_fault_write(struct sio *io, const struct sio_file *f, const void *buf, 
 	if (fo == NULL)
 		return false;
 	sio_write_real(io, f, buf, half, pos, sqe_flags, &fo->op);
+	return true;
+}
+
+bool sio_fault_read(struct sio *io, const struct sio_file *f, void *buf, size_t len,
+		    int64_t pos, struct uring_op *op)
+{
+	struct sio_fault_rule *r = fault_match(io, f->kind, SIO_OP_READ);
+	if (r == NULL)
+		return false;
+	if (r->effect == FAULT_EIO || len / 2 == 0)
+		return fault_fail(io, -EIO, 0, op);
+	/* Short: half the bytes arrive, as at the end of a file that a
+	 * concurrent truncation cut; the reader must cope. */
+	struct sio_fault_op *fo = fault_op_new(op, false, 0);
+	if (fo == NULL)
+		return false;
+	sio_read_real(io, f, buf, len / 2, pos, &fo->op);
 	return true;
 }
 

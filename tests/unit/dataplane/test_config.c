@@ -156,6 +156,39 @@ static void test_cleaner_memory(void **state)
 		assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
 }
 
+/* The read pool: log.read.concurrency.max windows by default, within a
+ * share of the budget, whole windows, counted in the budget. */
+static void test_read_pool(void **state)
+{
+	(void)state;
+	struct broker_config c;
+	char err[256];
+	const int64_t mib = 1024 * 1024;
+	config_defaults(&c);
+	assert_int_equal(config_read_pool_bytes(&c), 32 * mib); /* 32 reads x 1 MiB */
+	assert_int_equal(config_set(&c, "log.read.concurrency.max", "4", err, sizeof(err)), 0);
+	assert_int_equal(config_read_pool_bytes(&c), 4 * mib);
+	/* a small budget: at most 1/16 of it, at least one window */
+	assert_int_equal(config_set(&c, "log.read.concurrency.max", "32", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "memory.per.shard.bytes", "67108864", err, sizeof(err)), 0);
+	assert_int_equal(config_read_pool_bytes(&c), 4 * mib);
+	assert_int_equal(config_set(&c, "memory.per.shard.bytes", "16777216", err, sizeof(err)), 0);
+	assert_int_equal(config_read_pool_bytes(&c), mib);
+	/* set: whole windows */
+	config_defaults(&c);
+	assert_int_equal(config_set(&c, "log.read.buffer.bytes", "3500000", err, sizeof(err)), 0);
+	assert_int_equal(config_read_pool_bytes(&c), 3 * mib);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "log.read.buffer.bytes", "4096", err, sizeof(err)), 0);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "log.read.buffer.bytes"));
+	/* part of the budget: too large for it is refused */
+	assert_int_equal(config_set(&c, "log.read.buffer.bytes", "536870912", err, sizeof(err)), 0);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "memory.per.shard.bytes"));
+	assert_int_equal(config_set(&c, "log.read.buffer.bytes", "-1", err, sizeof(err)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -163,6 +196,7 @@ int main(void)
 		cmocka_unit_test(test_set),
 		cmocka_unit_test(test_file),
 		cmocka_unit_test(test_cleaner_memory),
+		cmocka_unit_test(test_read_pool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,39 @@ static void get_put_and_alignment(void **state)
 	assert_null(p.mem.base);
 }
 
+/* Buffers of another size (read windows): carved, aligned and sized the
+ * same way; sizes that are not whole pages, or past a registered slot,
+ * are refused. */
+static void other_buffer_sizes(void **state)
+{
+	(void)state;
+	struct bufpool p;
+	size_t sz = 1024 * 1024;
+	assert_int_equal(bufpool_init_sized(&p, 3 * sz + 4096, sz, HUGEMEM_OFF), 0);
+	assert_int_equal(bufpool_total_count(&p), 3);
+	assert_int_equal(p.buf_bytes, sz);
+	struct wbuf *b[3];
+	for (int i = 0; i < 3; i++) {
+		b[i] = bufpool_get(&p, sz);
+		assert_non_null(b[i]);
+		assert_int_equal(b[i]->cap, sz);
+		assert_int_equal((uintptr_t)b[i]->data % WBUF_ALIGN, 0);
+		assert_int_equal((size_t)(b[i]->data - (uint8_t *)p.mem.base) % sz, 0);
+		memset(b[i]->data, i, sz);
+	}
+	assert_null(bufpool_get(&p, 1));
+	assert_int_equal(bufpool_in_use_bytes(&p), 3 * sz);
+	for (int i = 0; i < 3; i++)
+		bufpool_put(&p, b[i]);
+	assert_int_equal(bufpool_in_use_bytes(&p), 0);
+	bufpool_destroy(&p);
+	assert_int_equal(bufpool_init_sized(&p, sz, 0, HUGEMEM_OFF), -EINVAL);
+	assert_int_equal(bufpool_init_sized(&p, sz, 4096 + 512, HUGEMEM_OFF), -EINVAL);
+	assert_int_equal(bufpool_init_sized(&p, sz, sz + 4096, HUGEMEM_OFF), -EINVAL);
+	assert_int_equal(bufpool_init_sized(&p, 4 * BUFPOOL_BUF_BYTES_MAX,
+					    2 * BUFPOOL_BUF_BYTES_MAX, HUGEMEM_OFF), -EINVAL);
+}
+
 static void exhaustion_returns_null(void **state)
 {
 	(void)state;
@@ -146,6 +179,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(get_put_and_alignment),
+		cmocka_unit_test(other_buffer_sizes),
 		cmocka_unit_test(exhaustion_returns_null),
 		cmocka_unit_test(oversize_counted_apart),
 		cmocka_unit_test(auto_pool_carves_the_same),

@@ -279,7 +279,13 @@ static void fault_spec_parsing(void **state)
 	assert_int_equal(sio_faults_parse("enospc:open", NULL, 8, why, sizeof(why)), -1);
 	assert_int_equal(sio_faults_parse("boom:write", NULL, 8, why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "boom"));
-	assert_int_equal(sio_faults_parse("eio:read", NULL, 8, why, sizeof(why)), -1);
+	assert_int_equal(sio_faults_parse("eio:read", NULL, 8, why, sizeof(why)), 1);
+	assert_int_equal(sio_faults_parse("short:read:file=log:count=2", NULL, 8, why, sizeof(why)),
+			 1);
+	assert_int_equal(sio_faults_parse("enospc:read", NULL, 8, why, sizeof(why)), -1);
+	assert_int_equal(sio_faults_parse("torn:read", NULL, 8, why, sizeof(why)), -1);
+	assert_int_equal(sio_faults_parse("einval:read", NULL, 8, why, sizeof(why)), -1);
+	assert_int_equal(sio_faults_parse("short:fsync", NULL, 8, why, sizeof(why)), -1);
 	assert_int_equal(sio_faults_parse("torn:fsync", NULL, 8, why, sizeof(why)), -1);
 	assert_int_equal(sio_faults_parse("eio:write:after=x", NULL, 8, why, sizeof(why)), -1);
 	assert_int_equal(sio_faults_parse("eio:write:color=red", NULL, 8, why, sizeof(why)), -1);
