@@ -277,6 +277,11 @@ static void shard_stats_print(struct shard *sh)
 	for (int i = 0; i < sh->n_shards; i++)
 		if (i != sh->id)
 			queued += (int)spsc_count(node_ring(sh->node, i, sh->id));
+	uint64_t index_mem = 0, index_mapped = 0;
+	for (struct topic_state *ts = sh->topics_head; ts != NULL; ts = ts->list_next)
+		for (int32_t i = 0; i < ts->n_parts; i++)
+			if (ts->parts[i].log != NULL)
+				plog_index_bytes(ts->parts[i].log, &index_mem, &index_mapped);
 	say_info("shard %d: requests=%llu bytes_in=%llu bytes_out=%llu batches=%llu "
 		 "flushes=%llu conns=%d accepted=%llu closed=%llu protocol_errors=%llu "
 		 "xcalls_sent=%llu xcalls_received=%llu xcall_overflows=%llu doorbells=%llu "
@@ -284,7 +289,8 @@ static void shard_stats_print(struct shard *sh)
 		 "xcall_queue=%d xcalls_outstanding=%d parked_fetches=%d mem_used=%lld "
 		 "mem_limit=%lld mem_pauses=%llu turns=%llu sleeps=%llu zc_sends=%llu "
 		 "recv_nobufs=%llu fetch_cold=%llu tail_cache_bytes=%llu tail_cache_evictions=%llu "
-		 "direct_writes=%llu fixed_buf_writes=%llu storage_faults=%llu turn_max_us=%lld",
+		 "direct_writes=%llu fixed_buf_writes=%llu storage_faults=%llu turn_max_us=%lld "
+		 "index_mem_bytes=%llu index_mapped_bytes=%llu",
 		 sh->id, (unsigned long long)s->requests, (unsigned long long)s->bytes_in,
 		 (unsigned long long)s->bytes_out, (unsigned long long)s->batches,
 		 (unsigned long long)s->flushes, sh->n_conns,
@@ -303,7 +309,8 @@ static void shard_stats_print(struct shard *sh)
 		 (unsigned long long)sh->sio.stats.direct_writes,
 		 (unsigned long long)sh->sio.stats.fixed_buf_writes,
 		 (unsigned long long)sh->sio.stats.faults_injected,
-		 (long long)s->turn_max_us);
+		 (long long)s->turn_max_us, (unsigned long long)index_mem,
+		 (unsigned long long)index_mapped);
 	sh->stats.turn_max_us = 0; /* the longest since the last print */
 	shard_compact_stats_print(sh);
 }
