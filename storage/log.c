@@ -160,6 +160,7 @@ int plog_parent_fsync(const char *path)
 void plog_free(struct plog *l)
 {
 	plog_cache_drop(l, NULL);
+	free(l->cache.slot);
 	compact_job_free(l);
 	for (uint32_t i = 0; i < l->n_segs; i++) {
 		sio_close(l->io, &l->segs[i]->wfile);
