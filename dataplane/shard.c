@@ -277,6 +277,11 @@ static void shard_stats_print(struct shard *sh)
 	for (int i = 0; i < sh->n_shards; i++)
 		if (i != sh->id)
 			queued += (int)spsc_count(node_ring(sh->node, i, sh->id));
+	uint64_t index_mem = 0, index_mapped = 0;
+	for (struct topic_state *ts = sh->topics_head; ts != NULL; ts = ts->list_next)
+		for (int32_t i = 0; i < ts->n_parts; i++)
+			if (ts->parts[i].log != NULL)
+				plog_index_bytes(ts->parts[i].log, &index_mem, &index_mapped);
 	say_info("shard %d: requests=%llu bytes_in=%llu bytes_out=%llu batches=%llu "
 		 "flushes=%llu conns=%d accepted=%llu closed=%llu protocol_errors=%llu "
 		 "xcalls_sent=%llu xcalls_received=%llu xcall_overflows=%llu doorbells=%llu "
@@ -286,7 +291,7 @@ static void shard_stats_print(struct shard *sh)
 		 "recv_nobufs=%llu fetch_cold=%llu tail_cache_bytes=%llu tail_cache_evictions=%llu "
 		 "direct_writes=%llu fixed_buf_writes=%llu zeroed_bytes=%llu storage_faults=%llu "
 		 "turn_max_us=%lld cold_fixed_reads=%llu cold_plain_reads=%llu read_pool_free=%u "
-		 "read_pool_waits=%llu",
+		 "read_pool_waits=%llu index_mem_bytes=%llu index_mapped_bytes=%llu",
 		 sh->id, (unsigned long long)s->requests, (unsigned long long)s->bytes_in,
 		 (unsigned long long)s->bytes_out, (unsigned long long)s->batches,
 		 (unsigned long long)s->flushes, sh->n_conns,
@@ -309,7 +314,8 @@ static void shard_stats_print(struct shard *sh)
 		 (long long)s->turn_max_us,
 		 (unsigned long long)sh->sio.stats.fixed_buf_reads,
 		 (unsigned long long)(sh->sio.stats.reads - sh->sio.stats.fixed_buf_reads),
-		 read_pool_free_count(&sh->rpool), (unsigned long long)sh->rpool.waits);
+		 read_pool_free_count(&sh->rpool), (unsigned long long)sh->rpool.waits,
+		 (unsigned long long)index_mem, (unsigned long long)index_mapped);
 	sh->stats.turn_max_us = 0; /* the longest since the last print */
 	shard_compact_stats_print(sh);
 }

@@ -46,6 +46,12 @@ const struct plog_stats *plog_stats(const struct plog *l)
 	return &l->stats;
 }
 
+void plog_index_bytes(const struct plog *l, uint64_t *memory, uint64_t *mapped)
+{
+	for (uint32_t i = 0; i < l->n_segs; i++)
+		segment_index_bytes(l->segs[i], memory, mapped);
+}
+
 int plog_reads_in_flight(const struct plog *l)
 {
 	return l->reads_in_flight;
@@ -154,6 +160,7 @@ int plog_parent_fsync(const char *path)
 void plog_free(struct plog *l)
 {
 	plog_cache_drop(l, NULL);
+	free(l->cache.slot);
 	compact_job_free(l);
 	for (uint32_t i = 0; i < l->n_segs; i++) {
 		sio_close(l->io, &l->segs[i]->wfile);

@@ -234,6 +234,13 @@ int plog_error(const struct plog *l);
 
 const struct plog_stats *plog_stats(const struct plog *l);
 
+/* Bytes of index entries of the log's segments held in the process's own
+ * memory (the active segment's arrays, copies where a file could not be
+ * mapped) and in mappings of the index files (sealed segments: the page
+ * cache's), added to *memory and *mapped. Walks the segments: for stats
+ * lines, not the hot path. */
+void plog_index_bytes(const struct plog *l, uint64_t *memory, uint64_t *mapped);
+
 /* Copy whole batches, starting with the one containing offset, into dst:
  * up to max_bytes, but always the first batch even if it is larger
  * (KIP-74) as long as it fits dst_cap; never data at or past the HW; may

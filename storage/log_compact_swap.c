@@ -262,6 +262,25 @@ static bool swap_group_read(const struct plog *l, const struct compact_job *job,
 	return false;
 }
 
+/* The cleaned segment's indexes are read from their files from now on,
+ * as every sealed segment's: opened under their .swap names, since the
+ * mappings keep their files through step 6's renames. */
+static void swap_settle_indexes(struct plog *l, struct segment *out)
+{
+	int fds[2] = { -1, -1 };
+	for (size_t i = 0; i < 2; i++) {
+		char path[4096];
+		if (compact_path(path, sizeof(path), l->dir, out->base_offset, seg_exts[i + 1],
+				 COMPACT_SWAP_SUFFIX) == 0)
+			fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	/* A file that did not open keeps its entries in memory instead. */
+	segment_settle_indexes(out, fds[0], fds[1]);
+	for (size_t i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
 /* Step 4: the cleaned segment replaces the group's in l->segs. The old
  * segments are kept aside (their files still open) to be emptied in
  * steps: removing a big file frees its blocks in one go, which on ext4 can
@@ -275,7 +294,7 @@ static void swap_in_memory(struct plog *l, struct compact_job *job, uint32_t k)
 	out->created_ms = -1;
 	out->idx.flushed = out->idx.n;
 	out->tidx.flushed = out->tidx.n;
-	segment_shrink_indexes(out);
+	swap_settle_indexes(l, out);
 	for (uint32_t i = 0; i < cnt; i++) {
 		plog_cache_drop(l, l->segs[k + i]); /* the tail cache's copies of them */
 		sio_close(l->io, &l->segs[k + i]->wfile);

@@ -375,8 +375,10 @@ static bool chain_publish(struct plog *l, struct plog_chain *c)
 	if (c->seal) {
 		l->n_sealed++;
 		sio_close(l->io, &c->seg->wfile);
+		/* Every entry is in the files, synced: lookups read them
+		 * from there now (mapped), and the arrays go. */
+		segment_settle_indexes(c->seg, c->seg->index_fd, c->seg->timeindex_fd);
 		segment_close_index_files(c->seg);
-		segment_shrink_indexes(c->seg);
 	}
 	return advanced;
 }

@@ -32,6 +32,14 @@ struct wbuf_list {
 	struct wbuf *head, *tail;
 };
 
+/* The tail cache's buffers in file order, oldest first: a ring of cap
+ * slots (the most a log can have retained: see plog_cache_init), so that a
+ * read finds its first buffer by binary search. */
+struct plog_cache {
+	struct wbuf **slot;
+	uint32_t cap, first, n; /* the i-th oldest is slot[(first + i) % cap] */
+};
+
 /* The SQEs one chain may queue; each has its own uring_op slot, so a log
  * needs no allocation per I/O. Data writes are one per buffer, from
  * PLOG_OP_DATA on. */
@@ -96,9 +104,9 @@ struct plog {
 	 * bytes are valid) while no pending buffer holds it: the head the
 	 * next buffer starts with. */
 	uint8_t *tail_page;
-	/* Tail cache: written buffers kept readable (retained in the pool),
-	 * in file order, oldest first. */
-	struct wbuf_list cached;
+	/* Tail cache (log_cache.c): written buffers kept readable (retained
+	 * in the pool). */
+	struct plog_cache cache;
 
 	struct plog_chain chain;
 	struct plog_op ops[PLOG_OP_COUNT];
@@ -143,6 +151,9 @@ void plog_wbuf_release(struct plog *l, struct wbuf *b);
 void plog_wbufs_drop(struct plog *l);
 
 /* log_cache.c */
+/* Room for as many buffers as the log's pool may retain (none without a
+ * pool or a retain_max). plog_open's. 0 or -ENOMEM. */
+int plog_cache_init(struct plog *l);
 /* The pool's on_evict for the tail cache (set by plog_open). */
 void plog_cache_on_evict(struct wbuf *b);
 /* A chain wrote b: keep it in the tail cache, or give it back. */

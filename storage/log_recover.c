@@ -248,7 +248,9 @@ struct plog *plog_open(const char *dir, const struct log_config *cfg, int *err_o
 	l->tail_page = aligned_alloc(SIO_DIRECT_ALIGN, SIO_DIRECT_ALIGN);
 	plog_ops_init(l);
 	l->dir = strdup(dir);
-	rc = l->dir == NULL || l->tail_page == NULL ? -ENOMEM : producer_state_init(&l->producers);
+	rc = l->dir == NULL || l->tail_page == NULL ? -ENOMEM : plog_cache_init(l);
+	if (rc == 0)
+		rc = producer_state_init(&l->producers);
 	if (rc == 0)
 		rc = plog_recover(l);
 	if (rc != 0) {

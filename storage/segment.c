@@ -1,6 +1,7 @@
 /*
  * segment: in-memory state of one segment and its files, index maintenance
- * and lookups. Recovery of a segment from disk is in segment_recover.c.
+ * and header scans. Where the indexes are kept, and lookups over them, is
+ * segment_index.c; recovery of a segment from disk is segment_recover.c.
  */
 #include "storage/segment.h"
 
@@ -11,11 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "storage/be.h"
 #include "storage/limits.h"
+#include "storage/segment_int.h"
 
 int segment_path(char *buf, size_t cap, const char *dir, int64_t base, const char *ext)
 {
@@ -23,41 +24,7 @@ int segment_path(char *buf, size_t cap, const char *dir, int64_t base, const cha
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-/* Index arrays of an active segment are mapped at their largest size once:
- * the kernel backs only the pages entries are written to, and the array
- * never moves under a write in flight. */
-static int seg_index_map(struct seg_index *ix, uint32_t cap, uint32_t entry_bytes)
-{
-	size_t bytes = (size_t)cap * entry_bytes;
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return -errno;
-	*ix = (struct seg_index){ .raw = p, .cap = cap, .entry_bytes = entry_bytes, .mapped = true };
-	return 0;
-}
-
-static void seg_index_free(struct seg_index *ix)
-{
-	if (ix->raw == NULL)
-		return;
-	if (ix->mapped)
-		munmap(ix->raw, (size_t)ix->cap * ix->entry_bytes);
-	else
-		free(ix->raw);
-	ix->raw = NULL;
-}
-
-/* Entries a segment of segment_bytes can need: one per interval (an entry
- * follows more than interval bytes), one for the first batch position, one
- * for sealing; capped where Kafka's default segment.index.bytes caps it. */
-static uint32_t seg_index_cap(int64_t segment_bytes, int32_t interval, uint32_t max)
-{
-	int64_t n = segment_bytes / ((int64_t)interval + 1) + 3;
-	return n > (int64_t)max ? max : (uint32_t)n;
-}
-
-struct segment *segment_new(int64_t base, int64_t segment_bytes, int32_t index_interval_bytes)
+struct segment *segment_alloc(int64_t base, int32_t index_interval_bytes)
 {
 	struct segment *s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -69,43 +36,31 @@ struct segment *segment_new(int64_t base, int64_t segment_bytes, int32_t index_i
 	s->index_interval_bytes = index_interval_bytes;
 	s->max_ts = BATCH_NO_TIMESTAMP;
 	s->max_ts_offset = base;
-	uint32_t ic = seg_index_cap(segment_bytes, index_interval_bytes, SEGMENT_INDEX_ENTRIES_MAX);
-	uint32_t tc = seg_index_cap(segment_bytes, index_interval_bytes,
-				    SEGMENT_TIMEINDEX_ENTRIES_MAX);
-	if (seg_index_map(&s->idx, ic, SEGMENT_INDEX_ENTRY_BYTES) != 0 ||
-	    seg_index_map(&s->tidx, tc, SEGMENT_TIMEINDEX_ENTRY_BYTES) != 0) {
+	s->idx.entry_bytes = SEGMENT_INDEX_ENTRY_BYTES;
+	s->tidx.entry_bytes = SEGMENT_TIMEINDEX_ENTRY_BYTES;
+	return s;
+}
+
+int segment_index_arrays(struct segment *s, int64_t segment_bytes)
+{
+	int32_t iv = s->index_interval_bytes;
+	int rc = seg_index_array(&s->idx, seg_index_cap(segment_bytes, iv, SEGMENT_INDEX_ENTRIES_MAX),
+				 SEGMENT_INDEX_ENTRY_BYTES);
+	if (rc == 0)
+		rc = seg_index_array(&s->tidx,
+				     seg_index_cap(segment_bytes, iv, SEGMENT_TIMEINDEX_ENTRIES_MAX),
+				     SEGMENT_TIMEINDEX_ENTRY_BYTES);
+	return rc;
+}
+
+struct segment *segment_new(int64_t base, int64_t segment_bytes, int32_t index_interval_bytes)
+{
+	struct segment *s = segment_alloc(base, index_interval_bytes);
+	if (s != NULL && segment_index_arrays(s, segment_bytes) != 0) {
 		segment_free(s);
 		return NULL;
 	}
 	return s;
-}
-
-/* Trade the mapping for an exact-size allocation: a sealed segment's
- * indexes never grow again, and every mapping costs a VMA (the kernel's
- * vm.max_map_count limits them per process). */
-static int seg_index_shrink(struct seg_index *ix)
-{
-	if (!ix->mapped)
-		return 0;
-	size_t bytes = (size_t)ix->n * ix->entry_bytes;
-	uint8_t *raw = NULL;
-	if (bytes > 0) {
-		raw = malloc(bytes);
-		if (raw == NULL)
-			return -ENOMEM;
-		memcpy(raw, ix->raw, bytes);
-	}
-	munmap(ix->raw, (size_t)ix->cap * ix->entry_bytes);
-	*ix = (struct seg_index){ .raw = raw, .n = ix->n, .cap = ix->n, .flushed = ix->flushed,
-				  .entry_bytes = ix->entry_bytes };
-	return 0;
-}
-
-void segment_shrink_indexes(struct segment *s)
-{
-	/* ENOMEM keeps the mapping, which works just as well. */
-	seg_index_shrink(&s->idx);
-	seg_index_shrink(&s->tidx);
 }
 
 static int seg_open_one(const char *dir, int64_t base, const char *ext, int *fd)
@@ -162,8 +117,8 @@ void segment_free(struct segment *s)
 	fd_close(&s->wfile.fd);
 	fd_close(&s->log_fd);
 	segment_close_index_files(s);
-	seg_index_free(&s->idx);
-	seg_index_free(&s->tidx);
+	seg_index_release(&s->idx);
+	seg_index_release(&s->tidx);
 	free(s);
 }
 
@@ -180,20 +135,6 @@ int segment_unlink(const char *dir, int64_t base)
 			first = rc;
 	}
 	return first;
-}
-
-void segment_index_entry(const struct segment *s, uint32_t i, int64_t *offset, int64_t *pos)
-{
-	const uint8_t *e = s->idx.raw + (size_t)i * SEGMENT_INDEX_ENTRY_BYTES;
-	*offset = s->base_offset + (int32_t)be32_load(e);
-	*pos = (int32_t)be32_load(e + 4);
-}
-
-void segment_timeindex_entry(const struct segment *s, uint32_t i, int64_t *ts, int64_t *offset)
-{
-	const uint8_t *e = s->tidx.raw + (size_t)i * SEGMENT_TIMEINDEX_ENTRY_BYTES;
-	*ts = (int64_t)be64_load(e);
-	*offset = s->base_offset + (int32_t)be32_load(e + 8);
 }
 
 /* A full index drops the entry: lookups then start from an earlier entry,
@@ -277,44 +218,6 @@ bool segment_fits(const struct segment *s, int64_t batch_bytes, int32_t last_off
 void segment_seal_index(struct segment *s)
 {
 	seg_timeindex_maybe_add(s);
-}
-
-int64_t segment_index_lookup(const struct segment *s, int64_t offset)
-{
-	uint32_t lo = 0, hi = s->idx.n; /* answer: last i < hi with entry <= offset */
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		int64_t off, pos;
-		segment_index_entry(s, mid, &off, &pos);
-		if (off <= offset)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == 0)
-		return 0;
-	int64_t off, pos;
-	segment_index_entry(s, lo - 1, &off, &pos);
-	return pos;
-}
-
-int64_t segment_time_lookup(const struct segment *s, int64_t ts)
-{
-	uint32_t lo = 0, hi = s->tidx.n;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		int64_t t, off;
-		segment_timeindex_entry(s, mid, &t, &off);
-		if (t < ts)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == 0)
-		return -1;
-	int64_t t, off;
-	segment_timeindex_entry(s, lo - 1, &t, &off);
-	return off;
 }
 
 ssize_t segment_pread(const struct segment *s, void *buf, size_t n, int64_t pos)

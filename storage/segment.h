@@ -17,10 +17,13 @@
  * occurred, so every record at or below an entry's offset has a timestamp at
  * or below the entry's. Sealing a segment adds a last entry for its maximum.
  *
- * The indexes live in memory in their file format, so the appender queues
- * writes of new entries straight from them. An active segment's arrays are
- * mapped once at their largest size (lazily backed by the kernel) and never
- * move, so a write in flight can point into them while appends add entries.
+ * The indexes are kept in their file format. An active segment's live in
+ * arrays of its own, mapped once at their largest size (lazily backed by
+ * the kernel), which never move, so the appender queues writes of new
+ * entries straight from them while appends add more. A sealed segment's
+ * are read-only shared mappings of its index files (segment_index.c): the
+ * page cache holds them, and the process only the pages lookups touch.
+ * Lookups are binary searches over the entries, O(log n).
  *
  * Threading: a segment belongs to its log's shard thread. Nothing here
  * blocks except the functions that say they do I/O.
@@ -40,12 +43,24 @@
 #define SEGMENT_TIMEINDEX_ENTRY_BYTES 12
 #define SEGMENT_NAME_DIGITS 20
 
+/* Where an index's entries are (segment_index.c). */
+enum seg_index_kind {
+	SEG_INDEX_NONE,  /* nowhere: no entries, nothing held */
+	SEG_INDEX_ARRAY, /* an anonymous mapping of cap entries, writable:
+			  * the active segment's (and recovery's rebuilds) */
+	SEG_INDEX_FILE,  /* a read-only shared mapping of n entries of the
+			  * index file: a sealed segment's */
+	SEG_INDEX_HEAP,  /* a malloc'ed copy of n entries: a sealed segment's
+			  * whose file could not be mapped */
+};
+
 struct seg_index {
 	uint8_t *raw;         /* n entries in file format */
 	uint32_t n, cap;      /* entries used / that fit */
 	uint32_t flushed;     /* entries already queued to (or read from) the file */
 	uint32_t entry_bytes; /* SEGMENT_INDEX_ENTRY_BYTES or _TIMEINDEX_ */
-	bool mapped;          /* raw is an mmap of cap entries, else malloc'ed */
+	enum seg_index_kind kind;
+	size_t held_bytes;    /* length of the mapping or allocation at raw */
 };
 
 struct segment {
@@ -124,9 +139,19 @@ bool segment_fits(const struct segment *s, int64_t batch_bytes, int32_t last_off
 /* Add the final time index entry of a segment that stops being active. */
 void segment_seal_index(struct segment *s);
 
-/* Once sealed and with no index write in flight: keep the indexes in
- * exact-size memory instead of their full-size mappings. */
-void segment_shrink_indexes(struct segment *s);
+/* Once sealed, with every entry written to the index files and no index
+ * write in flight: read the indexes from read-only shared mappings of the
+ * files open at index_fd and timeindex_fd (which the caller still owns and
+ * may close: a mapping keeps its file) and free the arrays. A file that
+ * cannot be mapped, or holds fewer bytes than the entries, gets a malloc'ed
+ * copy of the entries instead (logged once per process: slog). Blocks only
+ * for mmap and fstat. */
+void segment_settle_indexes(struct segment *s, int index_fd, int timeindex_fd);
+
+/* Bytes of s's index entries held in memory of the process's own (arrays,
+ * copies) and in mappings of the index files (the page cache's), added to
+ * *memory and *mapped. */
+void segment_index_bytes(const struct segment *s, uint64_t *memory, uint64_t *mapped);
 
 /* Position to start a header scan for the batch containing offset: the
  * position of the last offset index entry whose offset is <= offset, or 0. */
@@ -137,7 +162,7 @@ int64_t segment_index_lookup(const struct segment *s, int64_t offset);
  * search for the first timestamp >= ts starts after it. */
 int64_t segment_time_lookup(const struct segment *s, int64_t ts);
 
-/* Decode entry i of the offset index / time index. */
+/* Decode entry i (< n) of the offset index / time index. */
 void segment_index_entry(const struct segment *s, uint32_t i, int64_t *offset, int64_t *pos);
 void segment_timeindex_entry(const struct segment *s, uint32_t i, int64_t *ts, int64_t *offset);
 
@@ -173,9 +198,12 @@ int segment_scan_headers_via(const struct segment *s, int64_t pos, int64_t end_p
 
 /* Recovery (segment_recover.c). Both block and are start-up only. */
 
-/* Load a sealed segment: its size from the .log file, its indexes from
- * their files, rebuilt from batch headers if they are not consistent.
- * end_offset is the next segment's base. NULL with *err set on failure. */
+/* Load a sealed segment: its size from the .log file, its indexes mapped
+ * from their files (segment_settle_indexes) after a check of every entry,
+ * rebuilt from batch headers (and the files rewritten) if they are not
+ * consistent: a partial trailing entry, entries out of order or outside
+ * the segment. end_offset is the next segment's base. NULL with *err set
+ * on failure. */
 struct segment *segment_load_sealed(const char *dir, int64_t base, int64_t end_offset,
 				    int64_t segment_bytes, int32_t index_interval_bytes,
 				    uint64_t *bytes_read, int *err);

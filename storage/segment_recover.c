@@ -3,13 +3,14 @@
  *
  * Sealed segments were fdatasync'ed (data and indexes) before the next
  * segment's file was created, so they are trusted; their index files are
- * still sanity-checked, and rebuilt from batch headers if they do not hold
- * up. The active segment may end in a torn write: its index files were
- * written without fsync and its tail may hold half a batch, garbage or
- * zeros. Only the tail is read: from the last offset index entry that
- * points at a CRC-valid batch (and that lies below the newest time index
- * entry, see recover_pick_start), every batch is CRC-checked, and the file
- * is cut at the first one that fails.
+ * mapped (segment_index.c) and every entry is still sanity-checked, and
+ * they are rebuilt from batch headers if they do not hold up. The active
+ * segment may end in a torn write: its index files were written without
+ * fsync and its tail may hold half a batch, garbage or zeros. Only the
+ * tail is read: from the last offset index entry that points at a
+ * CRC-valid batch (and that lies below the newest time index entry, see
+ * recover_pick_start), every batch is CRC-checked, and the file is cut at
+ * the first one that fails.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,56 +21,59 @@
 
 #include "storage/be.h"
 #include "storage/limits.h"
-#include "storage/segment.h"
+#include "storage/segment_int.h"
 
-static int file_read_all(const char *path, uint8_t **out, size_t *len)
-{
-	*out = NULL;
-	*len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	struct stat st;
-	int rc = 0;
-	if (fstat(fd, &st) != 0) {
-		rc = -errno;
-	} else if (st.st_size > 0) {
-		*out = malloc((size_t)st.st_size);
-		ssize_t r = *out ? pread(fd, *out, (size_t)st.st_size, 0) : -1;
-		if (*out == NULL)
-			rc = -ENOMEM;
-		else if (r < 0)
-			rc = -errno;
-		else
-			*len = (size_t)r;
-	}
-	close(fd);
-	return rc;
-}
-
-/* Copy an index file's entries into ix (at most ix->cap; a partial
- * trailing entry is a torn write and is dropped, and sets *ragged). */
-static int index_load(const char *dir, int64_t base, const char *ext, struct seg_index *ix,
-		      bool *ragged)
+/* Open an index file for reading: *fd, or -1 if there is none. */
+static int index_open(const char *dir, int64_t base, const char *ext, int *fd)
 {
 	char path[4096];
 	int rc = segment_path(path, sizeof(path), dir, base, ext);
-	uint8_t *buf;
-	size_t len;
-	if (rc == 0)
-		rc = file_read_all(path, &buf, &len);
 	if (rc != 0)
 		return rc;
-	size_t n = len / ix->entry_bytes;
-	if (n > ix->cap || len % ix->entry_bytes != 0)
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return 0;
+}
+
+/* Read the index file at fd into the array ix (at most ix->cap entries; a
+ * partial trailing entry is a torn write and is dropped, and sets
+ * *ragged). */
+static int index_read(struct seg_index *ix, int fd, bool *ragged)
+{
+	struct stat st;
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	uint64_t n = (uint64_t)st.st_size / ix->entry_bytes;
+	if (n > ix->cap || (uint64_t)st.st_size % ix->entry_bytes != 0)
 		*ragged = true;
 	if (n > ix->cap)
 		n = ix->cap;
-	if (n > 0)
-		memcpy(ix->raw, buf, n * ix->entry_bytes);
-	ix->n = (uint32_t)n;
-	free(buf);
+	ssize_t r = pread_full(fd, ix->raw, (size_t)n * ix->entry_bytes, 0);
+	if (r < 0)
+		return (int)r;
+	ix->n = (uint32_t)((size_t)r / ix->entry_bytes);
 	return 0;
+}
+
+/* An index file's entries into ix: read into its array (the active
+ * segment), or mapped (a sealed one's, at most cap_max entries). */
+static int index_load(const char *dir, int64_t base, const char *ext, struct seg_index *ix,
+		      uint32_t cap_max, bool *ragged)
+{
+	int fd = -1;
+	int rc = index_open(dir, base, ext, &fd);
+	if (rc != 0)
+		return rc;
+	if (ix->kind == SEG_INDEX_ARRAY)
+		rc = index_read(ix, fd, ragged);
+	else
+		rc = seg_index_load_file(ix, fd, cap_max, ragged, base);
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 /* Keep the longest prefix of entries that could have been written by
@@ -149,27 +153,37 @@ static int rebuild_cb(void *arg, const struct batch_hdr *h, int64_t pos, int64_t
 	return 0;
 }
 
-/* Rebuild a sealed segment's indexes from its batch headers. */
+/* Rebuild a sealed segment's indexes from its batch headers, rewrite their
+ * files and map them. The old mappings go first: the rewrite may shorten
+ * the files under them. */
 static int segment_rebuild_sealed(struct segment *s, const char *dir, int64_t file_size,
-				  uint64_t *bytes_read)
+				  int64_t span, uint64_t *bytes_read)
 {
-	s->idx.n = s->tidx.n = 0;
+	int rc = segment_index_arrays(s, span);
+	if (rc != 0)
+		return rc;
 	s->size = 0;
 	s->end_offset = s->base_offset;
 	s->bytes_since_index = 0;
 	s->max_ts = BATCH_NO_TIMESTAMP;
-	int rc = segment_scan_headers(s, 0, file_size, rebuild_cb, s, bytes_read);
+	rc = segment_scan_headers(s, 0, file_size, rebuild_cb, s, bytes_read);
 	if (rc != 0)
 		return rc;
 	segment_seal_index(s);
 	rc = segment_rewrite_indexes(s, dir);
+	if (rc == 0)
+		segment_settle_indexes(s, s->index_fd, s->timeindex_fd);
 	segment_close_index_files(s);
 	return rc;
 }
 
+/* The segment at base with its .log open and its indexes loaded: into
+ * arrays for the active segment, mapped for a sealed one. *span: the
+ * segment size its index capacity is reckoned for. */
 static struct segment *segment_open_existing(const char *dir, int64_t base,
-					     int64_t segment_bytes, int32_t interval,
-					     int64_t *file_size, bool *ragged, int *err)
+					     int64_t segment_bytes, int32_t interval, bool sealed,
+					     int64_t *file_size, int64_t *span, bool *ragged,
+					     int *err)
 {
 	char path[4096];
 	struct stat st;
@@ -183,8 +197,9 @@ static struct segment *segment_open_existing(const char *dir, int64_t base,
 	*file_size = st.st_size;
 	/* Size the index arrays for what the file holds, whatever the config
 	 * says now, so that every entry on disk can be kept. */
-	int64_t span = st.st_size > segment_bytes ? st.st_size : segment_bytes;
-	struct segment *s = segment_new(base, span, interval);
+	*span = st.st_size > segment_bytes ? st.st_size : segment_bytes;
+	struct segment *s = sealed ? segment_alloc(base, interval)
+				   : segment_new(base, *span, interval);
 	if (s == NULL) {
 		*err = -ENOMEM;
 		return NULL;
@@ -197,9 +212,12 @@ static struct segment *segment_open_existing(const char *dir, int64_t base,
 	}
 	segment_read_advice(s);
 	*ragged = false;
-	*err = index_load(dir, base, ".index", &s->idx, ragged);
+	*err = index_load(dir, base, ".index", &s->idx,
+			  seg_index_cap(*span, interval, SEGMENT_INDEX_ENTRIES_MAX), ragged);
 	if (*err == 0)
-		*err = index_load(dir, base, ".timeindex", &s->tidx, ragged);
+		*err = index_load(dir, base, ".timeindex", &s->tidx,
+				  seg_index_cap(*span, interval, SEGMENT_TIMEINDEX_ENTRIES_MAX),
+				  ragged);
 	if (*err != 0) {
 		segment_free(s);
 		return NULL;
@@ -211,17 +229,17 @@ struct segment *segment_load_sealed(const char *dir, int64_t base, int64_t end_o
 				    int64_t segment_bytes, int32_t index_interval_bytes,
 				    uint64_t *bytes_read, int *err)
 {
-	int64_t file_size;
+	int64_t file_size, span;
 	bool ragged;
 	struct segment *s = segment_open_existing(dir, base, segment_bytes, index_interval_bytes,
-						  &file_size, &ragged, err);
+						  true, &file_size, &span, &ragged, err);
 	if (s == NULL)
 		return NULL;
 	uint32_t ni = s->idx.n, nt = s->tidx.n;
 	index_trim(s, end_offset, file_size);
 	timeindex_trim(s, end_offset);
 	if (ragged || s->idx.n != ni || s->tidx.n != nt) {
-		*err = segment_rebuild_sealed(s, dir, file_size, bytes_read);
+		*err = segment_rebuild_sealed(s, dir, file_size, span, bytes_read);
 		if (*err != 0) {
 			segment_free(s);
 			return NULL;
@@ -232,7 +250,9 @@ struct segment *segment_load_sealed(const char *dir, int64_t base, int64_t end_o
 	s->size = s->readable = file_size;
 	s->end_offset = end_offset;
 	segment_max_from_timeindex(s);
-	segment_shrink_indexes(s);
+	/* Last: every entry has been read that will be until a lookup. */
+	seg_index_forget_pages(&s->idx);
+	seg_index_forget_pages(&s->tidx);
 	return s;
 }
 
@@ -418,11 +438,11 @@ struct segment *segment_load_active(const char *dir, int64_t base, int64_t segme
 				    int32_t index_interval_bytes, bool clean, uint64_t *bytes_read,
 				    int64_t *truncated_bytes, int *err)
 {
-	int64_t file_size;
+	int64_t file_size, span;
 	bool ragged; /* the tail is checked anyway */
 	*truncated_bytes = 0;
 	struct segment *s = segment_open_existing(dir, base, segment_bytes, index_interval_bytes,
-						  &file_size, &ragged, err);
+						  false, &file_size, &span, &ragged, err);
 	if (s == NULL)
 		return NULL;
 	index_trim(s, INT64_MAX, file_size);

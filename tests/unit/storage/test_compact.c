@@ -861,6 +861,31 @@ static void undecodable_batches_kept_whole(void **state)
 }
 
 /* Many small segments of one key each: they merge into fewer. */
+/* Only the active segment's index entries are in memory: every sealed
+ * segment's, cleaned ones too, are mapped from their files. */
+static void expect_indexes_mapped(const struct plog *l, const char *dir)
+{
+	int64_t *bases = NULL;
+	int n = segment_dir_offsets(dir, ".log", &bases);
+	assert_true(n > 1);
+	uint64_t total = 0, active = 0, mem = 0, mapped = 0;
+	for (int i = 0; i < n; i++) {
+		static const char *const exts[] = { ".index", ".timeindex" };
+		for (int e = 0; e < 2; e++) {
+			char path[4096];
+			tu_seg_path(path, sizeof(path), dir, bases[i], exts[e]);
+			uint64_t size = (uint64_t)tu_file_size(path);
+			total += size;
+			active += i == n - 1 ? size : 0;
+		}
+	}
+	free(bases);
+	plog_index_bytes(l, &mem, &mapped);
+	assert_int_equal(mem, active);
+	assert_int_equal(mapped, total - active);
+	assert_true(mapped > 0);
+}
+
 static void small_segments_merge(void **state)
 {
 	struct fixture *f = *state;
@@ -884,6 +909,7 @@ static void small_segments_merge(void **state)
 	assert_int_equal(tu_count_files(f->dir, ".index"), after);
 	assert_int_equal(tu_count_files(f->dir, ".cleaned"), 0);
 	assert_int_equal(tu_count_files(f->dir, ".swap"), 0);
+	expect_indexes_mapped(l, f->dir);
 	plog_close(l);
 	free(rb);
 }
