@@ -363,6 +363,7 @@ static int fill_leaders(struct ctl *ctl, struct tps *s)
 	}
 	struct kafka_MetadataRequest req;
 	kafka_MetadataRequest_init(&req);
+	req.AllowAutoTopicCreation = false; /* a tool never creates topics */
 	req.Topics = mt;
 	req.Topics_count = nt;
 	struct kafka_MetadataResponse resp;
@@ -404,6 +405,7 @@ static int add_topic_partitions(struct ctl *ctl, struct tps *s, const char *topi
 	mt.Name = kstr_from(topic);
 	struct kafka_MetadataRequest req;
 	kafka_MetadataRequest_init(&req);
+	req.AllowAutoTopicCreation = false; /* a tool never creates topics */
 	req.Topics = &mt;
 	req.Topics_count = 1;
 	struct kafka_MetadataResponse resp;
@@ -520,7 +522,7 @@ static int group_list(struct ctl *ctl, int argc, char **argv)
 	int n_states = 0;
 	static const struct option opts[] = { { "state", required_argument, NULL, 's' }, { 0 } };
 	int ch;
-	optind = 1;
+	optind = 0; /* 0: glibc starts a new scan, permutation state included */
 	while ((ch = getopt_long(argc, argv, "+s:", opts, NULL)) != -1) {
 		if (ch != 's')
 			return ctl_usage_error("group list: unknown option");
@@ -998,8 +1000,8 @@ static int group_reset(struct ctl *ctl, int argc, char **argv)
 	enum reset_to to = TO_NONE;
 	int64_t arg = 0;
 	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	optind = 0; /* 0: glibc starts a new scan, permutation state included */
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		enum reset_to want = TO_NONE;
 		switch (ch) {
 		case 't':

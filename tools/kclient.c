@@ -327,6 +327,7 @@ int kc_cluster_open(struct kc_cluster *k, const char *bootstrap, int timeout_ms)
 	struct kafka_MetadataRequest req;
 	kafka_MetadataRequest_init(&req);
 	req.Topics_count = 0; /* no topics: just the brokers */
+	req.AllowAutoTopicCreation = false;
 	struct kafka_MetadataResponse resp;
 	kafka_MetadataResponse_init(&resp);
 	if (KC_CALL(&k->boot, KAFKA_API_Metadata, v, Metadata, &req, &resp) != 0)
