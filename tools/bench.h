@@ -257,6 +257,7 @@ struct bench_result {
 	int64_t server_records; /* what the target holds afterwards, or -1 */
 };
 int bench_run(struct bench_env *env, struct bench_result *res);
+void bench_result_free(struct bench_result *res);
 
 /* bench_report.c */
 void bench_report(const struct bench_env *env, const struct bench_result *res);

@@ -160,8 +160,11 @@ static void bench_kafka_setup(struct bench_env *env)
 	char err[512];
 	if (k == NULL)
 		bench_die(1, "out of memory");
-	k->admin = rd_kafka_new(RD_KAFKA_PRODUCER, bench_kafka_conf(o, RD_KAFKA_PRODUCER), err,
-				sizeof(err));
+	rd_kafka_conf_t *conf = bench_kafka_conf(o, RD_KAFKA_PRODUCER);
+	/* Topics are created explicitly, with --partitions; a consume of a
+	 * missing topic is an error, not an empty topic made by a lookup. */
+	bench_conf_put(conf, "allow.auto.create.topics", "false");
+	k->admin = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
 	if (k->admin == NULL)
 		bench_die(2, "%s", err);
 	env->state = k;

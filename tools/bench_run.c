@@ -350,3 +350,15 @@ int bench_run(struct bench_env *env, struct bench_result *res)
 	signal(SIGINT, SIG_DFL);
 	return rc;
 }
+
+void bench_result_free(struct bench_result *res)
+{
+	struct bench_series *s = &res->series;
+	free(s->t);
+	free(s->p_records);
+	free(s->p_bytes);
+	free(s->c_records);
+	free(s->c_bytes);
+	free(res->prod);
+	free(res->cons);
+}

@@ -57,6 +57,7 @@ int main(int argc, char **argv)
 	bench_report(&env, &res);
 	rc = bench_verdict(&env, &res, rc);
 	o.target->teardown(&env);
+	bench_result_free(&res);
 	free(env.topic_names);
 	return rc;
 }
