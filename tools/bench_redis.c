@@ -249,10 +249,16 @@ static int bench_redis_send(void *arg, const struct bench_rec *r)
 	if (p->count == p->cap) { /* window full: out with it, wait for an ack */
 		if (bench_redis_flush(p) != 0)
 			return bench_redis_fail(p);
-		while (p->count == p->cap)
-			if (bench_redis_read(p, (int64_t)(p->env->o->timeout_s * 1e9)) != 0 ||
-			    (p->count == p->cap && p->c->err != 0))
+		int64_t deadline = bench_now_ns() + (int64_t)(p->env->o->timeout_s * 1e9);
+		while (p->count == p->cap) {
+			int64_t now = bench_now_ns();
+			if (now >= deadline) {
+				bench_meter_error(p->m, "no XADD answered within --timeout");
+				return -1;
+			}
+			if (bench_redis_read(p, deadline - now) != 0)
 				return bench_redis_fail(p);
+		}
 	}
 	const char *argv[7] = { "XADD", st->keys[r->stream], "*", "k", r->key, "v", r->value };
 	size_t lens[7] = { 4, strlen(st->keys[r->stream]), 1, 1, r->key_len, 1, r->len };

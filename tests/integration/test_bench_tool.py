@@ -95,7 +95,7 @@ def test_help_lists_every_option():
     src = open(OPTS_SRC).read()
     names = re.findall(r'\{ "([a-z-]+)", (?:required|no)_argument', src)
     assert len(names) > 25
-    missing = [n for n in names if n != "mode" and "--" + n not in r.out]
+    missing = [n for n in names if "--" + n not in r.out]
     assert not missing, "options not in --help: %s" % missing
     assert "-X KEY=VALUE" in r.out
     for word in ("produce", "consume", "e2e", "kafka", "redis", "nats"):
