@@ -4,10 +4,15 @@
 # Runs apt-get only when something is missing, so repeated runs are fast.
 set -euo pipefail
 
+# libhiredis-dev, libnats-dev: sluice-bench's Redis Streams and NATS
+# JetStream drivers.
 build_pkgs=(meson ninja-build pkg-config gcc liburing-dev libisal-dev libhugetlbfs-dev
-  liblz4-dev libzstd-dev libsnappy-dev)
+  liblz4-dev libzstd-dev libsnappy-dev libhiredis-dev libnats-dev)
+# redis-server, nats-server: the peers sluice-bench is tested and compared
+# against; gnuplot-nox: its charts; iperf3, fio: the machine's own limits in
+# the benchmark report.
 test_pkgs=(libcmocka-dev kcat librdkafka-dev python3-confluent-kafka python3-kafka python3-pytest
-  python3-snappy python3-lz4 python3-zstandard)
+  python3-snappy python3-lz4 python3-zstandard redis-server nats-server gnuplot-nox iperf3 fio)
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-test}" = test ]; then
