@@ -15,7 +15,8 @@
  *
  * Usage: offset_commit [--bootstrap H:P] [--topic T] [--clients N]
  *                      [--partitions N] [--duration S]
- * The topic need not exist: a commit names it, it is not read.
+ * The topic is created with --partitions partitions if it does not exist
+ * (the coordinator, like Kafka's, refuses commits for unknown partitions).
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -272,6 +273,38 @@ static void *oc_run(void *arg)
 	return NULL;
 }
 
+/* CreateTopics for a.topic; an existing topic is fine. */
+static int oc_create_topic(const struct oc_args *a)
+{
+	struct kc_conn c;
+	if (kc_connect_addr(&c, a->bootstrap, 30000) != 0) {
+		fprintf(stderr, "offset_commit: %s\n", kc_errbuf);
+		return -1;
+	}
+	int16_t v = kc_version(&c, KAFKA_API_CreateTopics, 7);
+	struct kafka_CreateTopicsRequest_CreatableTopic t;
+	kafka_CreateTopicsRequest_CreatableTopic_init(&t);
+	t.Name = kstr_from(a->topic);
+	t.NumPartitions = a->partitions;
+	t.ReplicationFactor = 1;
+	struct kafka_CreateTopicsRequest req;
+	kafka_CreateTopicsRequest_init(&req);
+	req.Topics = &t;
+	req.Topics_count = 1;
+	req.timeoutMs = 30000;
+	struct kafka_CreateTopicsResponse resp;
+	kafka_CreateTopicsResponse_init(&resp);
+	int rc = v < 0 ? -1 : KC_CALL(&c, KAFKA_API_CreateTopics, v, CreateTopics, &req, &resp);
+	if (rc != 0)
+		fprintf(stderr, "offset_commit: creating %s: %s\n", a->topic, kc_errbuf);
+	else if (resp.Topics_count != 1 || (resp.Topics[0].ErrorCode != 0 &&
+					    resp.Topics[0].ErrorCode != KAFKA_TOPIC_ALREADY_EXISTS))
+		rc = -1, fprintf(stderr, "offset_commit: creating %s: %s\n", a->topic,
+				 kc_err_str(resp.Topics_count ? resp.Topics[0].ErrorCode : -1));
+	kc_close(&c);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct oc_args a = { .bootstrap = "127.0.0.1:9092", .topic = "oc-bench", .clients = 1,
@@ -303,6 +336,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "offset_commit: bad arguments\n");
 		return 2;
 	}
+	if (oc_create_topic(&a) != 0)
+		return 1;
 	struct oc_client *cl = calloc((size_t)a.clients, sizeof(*cl));
 	int64_t t0 = now_ns();
 	for (int i = 0; i < a.clients; i++) {
