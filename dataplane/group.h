@@ -71,6 +71,7 @@ struct group_commit_part {
 	int32_t leader_epoch;
 	struct kstr metadata;
 	int64_t commit_timestamp; /* wall ms */
+	int64_t expire_timestamp; /* wall ms (v2-4 retention time), or -1 */
 	int16_t *error;           /* in the caller's response */
 };
 

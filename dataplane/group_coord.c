@@ -424,7 +424,7 @@ int group_coord_init(struct shard *sh)
 	if (gc->parts == NULL)
 		return -ENOMEM;
 	gc->n_partitions = ts->n_parts;
-	gc->expire_next_ms = sh->now_ms + sh->cfg->offsets_retention_check_interval_ms;
+	gc->expire_next_ms = -1; /* set by the first turn: the loop's clock runs then */
 	for (int32_t p = 0; p < ts->n_parts; p++)
 		if (ts->parts[p].log != NULL)
 			group_load_start(gc, p);
@@ -466,6 +466,8 @@ void group_coord_turn(struct shard *sh)
 		group_timers_run(gc);
 	if (gc->n_loading > 0)
 		group_load_turn(gc);
+	if (gc->expire_next_ms < 0)
+		gc->expire_next_ms = sh->now_ms + sh->cfg->offsets_retention_check_interval_ms;
 	if (gc->n_groups > 0 && !gc->stopped &&
 	    (gc->expire_running || sh->now_ms >= gc->expire_next_ms))
 		group_expire_step(gc);
@@ -481,7 +483,7 @@ int64_t group_coord_deadline_ms(const struct shard *sh)
 		d = gc->heap[0]->at;
 	if (gc->expire_running)
 		d = sh->now_ms;
-	else if (gc->n_groups > 0 && (d < 0 || gc->expire_next_ms < d))
+	else if (gc->n_groups > 0 && gc->expire_next_ms >= 0 && (d < 0 || gc->expire_next_ms < d))
 		d = gc->expire_next_ms;
 	return d;
 }

@@ -168,7 +168,7 @@ static void commit_done(struct group_coord *gc, struct gwrite *w)
 						 .leader_epoch = cp->leader_epoch,
 						 .metadata = cp->metadata,
 						 .commit_timestamp = cp->commit_timestamp,
-						 .expire_timestamp = -1 };
+						 .expire_timestamp = cp->expire_timestamp };
 		if (group_offset_put(gc, g, &v, cp->topic, cp->partition) == NULL)
 			*cp->error = KAFKA_COORDINATOR_NOT_AVAILABLE;
 	}
@@ -228,7 +228,7 @@ void group_do_commit(struct group_coord *gc, struct group_op *op)
 						 .leader_epoch = cp->leader_epoch,
 						 .metadata = cp->metadata,
 						 .commit_timestamp = cp->commit_timestamp,
-						 .expire_timestamp = -1 };
+						 .expire_timestamp = cp->expire_timestamp };
 		gstore_add_offset(gc, g, cp->topic, cp->partition, &v);
 		records++;
 	}
@@ -555,8 +555,6 @@ static bool offset_expired(const struct group *g, const struct goffset *o, int64
 			   int64_t retention)
 {
 	int64_t base;
-	if (o->expire_ts >= 0)
-		return now >= o->expire_ts;
 	if (g->protocol_type.len >= 0 && g->state == GROUP_EMPTY) {
 		/* No consumer left: counted from when the group emptied. */
 		base = g->state_ts >= 0 ? g->state_ts : o->commit_ts;
@@ -568,6 +566,9 @@ static bool offset_expired(const struct group *g, const struct goffset *o, int64
 	} else {
 		return false;
 	}
+	/* A commit that set its own retention (v2-4) expires by it. */
+	if (o->expire_ts >= 0)
+		return now >= o->expire_ts;
 	return now - base >= retention;
 }
 

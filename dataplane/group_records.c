@@ -118,10 +118,21 @@ void offsets_key_group_encode(struct kwriter *w, struct kstr group)
 
 void offsets_value_commit_encode(struct kwriter *w, const struct offset_commit_value *v)
 {
+	struct kstr md = v->metadata.len < 0 ? KSTR("") : v->metadata;
+	if (v->expire_timestamp >= 0) {
+		/* Only version 1 carries an expiry (OffsetCommit v2-4's
+		 * retention time), as Kafka writes it: without leader epoch. */
+		kw_int16(w, 1);
+		kw_int64(w, v->offset);
+		kw_string(w, md);
+		kw_int64(w, v->commit_timestamp);
+		kw_int64(w, v->expire_timestamp);
+		return;
+	}
 	kw_int16(w, OFFSETS_VALUE_COMMIT_VERSION);
 	kw_int64(w, v->offset);
 	kw_int32(w, v->leader_epoch);
-	kw_string(w, v->metadata.len < 0 ? KSTR("") : v->metadata);
+	kw_string(w, md);
 	kw_int64(w, v->commit_timestamp);
 }
 

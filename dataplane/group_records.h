@@ -85,7 +85,8 @@ struct offset_commit_value {
 	int64_t expire_timestamp; /* -1: none (only version 1 carries one) */
 };
 
-/* Version 3. A null metadata is written as "" (Kafka's NoMetadata). */
+/* Version 3, or version 1 when expire_timestamp >= 0 (Kafka's choice too).
+ * A null metadata is written as "" (Kafka's NoMetadata). */
 void offsets_value_commit_encode(struct kwriter *w, const struct offset_commit_value *v);
 /* Versions 0-4. 0, or -1 for malformed bytes or an unknown version. */
 int offsets_value_commit_decode(const uint8_t *p, size_t n, struct offset_commit_value *v);

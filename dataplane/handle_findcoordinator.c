@@ -34,7 +34,6 @@ static struct coordinator coordinator_find(struct shard *sh, struct kstr key, in
 	const struct broker_config *cfg = sh->cfg;
 	struct coordinator c = { .node_id = -1, .host = KSTR(""), .port = -1,
 				 .message = KSTR_NULL };
-	int shard = -1;
 	if (key_type == COORDINATOR_TYPE_TRANSACTION) {
 		c.error = KAFKA_COORDINATOR_NOT_AVAILABLE;
 		c.message = KSTR("transactions are not supported yet");
@@ -45,7 +44,7 @@ static struct coordinator coordinator_find(struct shard *sh, struct kstr key, in
 		c.message = KSTR("unknown coordinator key type");
 		return c;
 	}
-	shard = group_coordinator_shard(sh, key);
+	int shard = group_coordinator_shard(sh, key);
 	if (shard < 0) {
 		c.error = KAFKA_COORDINATOR_NOT_AVAILABLE;
 		c.message = KSTR("the __consumer_offsets topic is missing");

@@ -60,6 +60,8 @@ static int commit_prepare(struct request *req, struct commit_state *st)
 	if (parts == NULL)
 		return -1;
 	int64_t now = handler_wall_ms();
+	/* v2-4 may set this commit's retention; -1 is the broker's. */
+	int64_t retention = req->api_version >= 2 && req->api_version <= 4 ? b->RetentionTimeMs : -1;
 	int32_t n = 0;
 	for (int32_t i = 0; i < nt; i++) {
 		const struct kafka_OffsetCommitRequest_OffsetCommitRequestTopic *t = &b->Topics[i];
@@ -89,6 +91,8 @@ static int commit_prepare(struct request *req, struct commit_state *st)
 				.metadata = p->CommittedMetadata,
 				.commit_timestamp = req->api_version == 1 && p->CommitTimestamp >= 0
 							    ? p->CommitTimestamp : now,
+				.expire_timestamp = retention >= 0 && retention < INT64_MAX - now
+							    ? now + retention : -1,
 				.error = &rp->ErrorCode };
 		}
 	}

@@ -288,7 +288,7 @@ def leave_group(c, group, members, version=3):
 
 
 def offset_commit(c, group, offsets, generation=-1, member_id="", instance_id=None,
-                  version=7, metadata=""):
+                  version=7, metadata="", retention_ms=-1):
     """offsets {topic: [(partition, offset)]}. Returns {(topic, partition): error}."""
     flex = version >= 8
     e = Enc(flex)
@@ -296,7 +296,7 @@ def offset_commit(c, group, offsets, generation=-1, member_id="", instance_id=No
     if version >= 7:
         body += e.s(instance_id)
     if 2 <= version <= 4:
-        body += i64(-1)  # retention time
+        body += i64(retention_ms)
     topics = []
     for t, parts in offsets.items():
         ps = []

@@ -606,8 +606,12 @@ def test_offsets_expire(broker):
     t = unique("t")
     assert create_topic(b.bootstrap, t, partitions=1) is None
     g_simple, g_left, g_live = unique("gx"), unique("gl"), unique("gv")
+    g_hour = unique("gh")
     with kr.Conn.to(b.bootstrap) as c:
         assert gr.offset_commit(c, g_simple, {t: [(0, 7)]}) == {(t, 0): 0}
+        # OffsetCommit v2-4 may set a commit's own retention: an hour here.
+        assert gr.offset_commit(c, g_hour, {t: [(0, 8)]}, version=2,
+                                retention_ms=3600 * 1000) == {(t, 0): 0}
         m = stable_member(c, g_left, [t], session_ms=30000)
         assert m.commit({t: [(0, 3)]}) == {(t, 0): 0}
         live = stable_member(c, g_live, [t], session_ms=30000)
@@ -626,6 +630,7 @@ def test_offsets_expire(broker):
         assert gr.offset_fetch(c, g_simple, {t: [0]})[1][(t, 0)][0] == -1
         assert live.heartbeat() == 0
         assert gr.offset_fetch(c, g_live, {t: [0]})[1][(t, 0)][0] == 4
+        assert gr.offset_fetch(c, g_hour, {t: [0]})[1][(t, 0)][0] == 8
     assert "committed offsets expired" in b.log()
     # The tombstones are durable: nothing comes back after a restart.
     b.restart()
@@ -634,6 +639,8 @@ def test_offsets_expire(broker):
                  what="loaded")
         assert gr.offset_fetch(c, g_left, {t: [0]})[1][(t, 0)][0] == -1
         assert gr.offset_fetch(c, g_live, {t: [0]})[1][(t, 0)][0] == 4
+        # ... and the commit with its own retention keeps it after a load.
+        assert gr.offset_fetch(c, g_hour, {t: [0]})[1][(t, 0)][0] == 8
 
 
 def test_held_join_on_closed_connection_and_shutdown(make_broker):

@@ -132,6 +132,17 @@ static void test_offset_commit_value(void **state)
 	v.metadata = KSTR_NULL;
 	offsets_value_commit_encode(&w, &v);
 	assert_int_equal(w.len, sizeof(want) - 2);
+	/* An expiry (OffsetCommit v2-4's retention time) needs version 1:
+	 * offset, metadata, commitTimestamp, expireTimestamp. */
+	kw_reset(&w);
+	v.metadata = KSTR("");
+	v.expire_timestamp = 2000;
+	offsets_value_commit_encode(&w, &v);
+	static const uint8_t want1[] = { 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0,
+					 0, 0, 0, 0, 0, 0, 0x03, 0xe8, 0, 0, 0, 0, 0, 0, 0x07, 0xd0 };
+	kw_expect(&w, want1, sizeof(want1));
+	assert_int_equal(offsets_value_commit_decode(want1, sizeof(want1), &d), 0);
+	assert_true(d.expire_timestamp == 2000 && d.leader_epoch == -1 && d.offset == v.offset);
 	kw_free(&w);
 }
 
