@@ -1051,6 +1051,12 @@ static bool accept_joining(struct group_coord *gc, struct group *g, struct kstr 
 {
 	int32_t max = gc->cfg->group_max_size;
 	struct gmember *m = member_active(g, member_id);
+	/* Sluice also counts pending members (told MEMBER_ID_REQUIRED, not
+	 * joined yet): Kafka does not bound them, and a client repeating
+	 * JoinGroup without an id would otherwise pile them up for a whole
+	 * session timeout each. */
+	if (member_id.len <= 0 && g->n_members + g->n_pending >= max)
+		return false;
 	switch (g->state) {
 	case GROUP_EMPTY:
 	case GROUP_DEAD:

@@ -800,3 +800,51 @@ def test_thousand_members_and_heartbeat_storm(make_broker):
         small_conn.close()
         for conn in conns:
             conn.close()
+
+
+@pytest.mark.broker_args("--shards", "2", "--set", "group.initial.rebalance.delay.ms=0",
+                         "--set", "group.max.size=2", "--set", "group.max.metadata.bytes=4096",
+                         "--set", "group.min.session.timeout.ms=1000")
+def test_group_limits(broker):
+    """group.max.size (pending members count too), group.max.metadata.bytes,
+    and the protocols one member may list."""
+    g = unique("g")
+    with kr.Conn.to(broker.bootstrap) as c, kr.Conn.to(broker.bootstrap) as c2:
+        a = stable_member(c, g, ["t"])
+        j = gr.join_group(c2, g, "", version=4)
+        assert j["error"] == gr.MEMBER_ID_REQUIRED
+        # Two in the group (one pending): a third is refused, with no id.
+        j3 = gr.join_group(c2, g, "", version=4)
+        assert j3["error"] == gr.GROUP_MAX_SIZE_REACHED and j3["member_id"] == ""
+        assert a.heartbeat() == 0
+        big = unique("g")
+        j = gr.join_group(c2, big, "", protocols=(("range", b"x" * 5000),), version=3)
+        assert j["error"] == gr.GROUP_MAX_SIZE_REACHED
+        many = tuple(("p%d" % i, b"") for i in range(65))
+        assert gr.join_group(c2, unique("g"), "", protocols=many, version=3)["error"] == \
+            gr.INCONSISTENT_GROUP_PROTOCOL
+
+
+@pytest.mark.broker_args("--shards", "2", "--set", "group.initial.rebalance.delay.ms=0",
+                         "--set", "group.min.session.timeout.ms=1000")
+def test_rebalance_and_sync_deadlines(broker):
+    """A member that does not rejoin within the rebalance timeout is dropped
+    and the rebalance completes without it; a member that never sends
+    SyncGroup is dropped after the rebalance timeout too."""
+    t, g = unique("t"), unique("g")
+    assert create_topic(broker.bootstrap, t, partitions=2) is None
+    with kr.Conn.to(broker.bootstrap) as c, kr.Conn.to(broker.bootstrap) as c2:
+        a = gr.Member(c, g, [t], session_ms=30000, rebalance_ms=1500, version=3)
+        assert a.join()["error"] == 0 and a.sync()[0] == 0
+        bm = gr.Member(c2, g, [t], session_ms=30000, rebalance_ms=1500, version=3)
+        t0 = time.monotonic()
+        j = bm.join()  # a is told to rejoin by its heartbeat, and does not
+        waited = time.monotonic() - t0
+        assert j["error"] == 0 and j["leader"] == bm.member_id and len(j["members"]) == 1
+        assert 1.0 <= waited < 10, waited
+        assert a.heartbeat() == gr.UNKNOWN_MEMBER_ID
+        # bm does not send SyncGroup: it is dropped after its rebalance
+        # timeout and the group ends up empty.
+        wait_for(lambda: gr.describe_groups(c, [g])[0]["state"] == "Empty", timeout=15,
+                 what="the group emptied by the sync deadline")
+        assert "sent no SyncGroup in time" in broker.log()
