@@ -1,10 +1,10 @@
 /*
  * group_int: the coordinator's own structures, shared by group_coord.c
- * (the per-shard table, timers, dispatch), group_member.c (the classic
- * membership state machine), group_offsets.c (committed offsets, admin
- * requests, expiry), group_store.c (records appended to __consumer_offsets)
- * and group_load.c (replay at start-up). Not for other modules: they use
- * group.h.
+ * (the per-shard table, timers, dispatch), group_member.c (members),
+ * group_join.c and group_rebalance.c (the classic membership protocol),
+ * group_offsets.c (committed offsets, admin requests, expiry),
+ * group_store.c (records appended to __consumer_offsets) and group_load.c
+ * (replay at start-up). Not for other modules: they use group.h.
  *
  * Memory: groups, members and offsets are malloc'ed by the coordinator
  * and charged to the shard's budget (shard_mem_charge) as they come and
@@ -217,16 +217,62 @@ void group_mem(struct group_coord *gc, int64_t delta);
 
 int64_t group_wall_ms(void);
 
-/* ---- group_member.c ---- */
+/* ---- group_member.c: members, and the answers of held requests ---- */
 
-void group_do_join(struct group_coord *gc, struct group_op *op);
-void group_do_sync(struct group_coord *gc, struct group_op *op);
-void group_do_heartbeat(struct group_coord *gc, struct group_op *op);
-void group_do_leave(struct group_coord *gc, struct group_op *op);
-void group_timer_fire(struct group_coord *gc, struct gtimer *t);
-struct gmember *group_member_find(struct group *g, struct kstr id);
+struct gmember *group_member_find(struct group *g, struct kstr id); /* pending ones too */
+struct gmember *gmember_active(struct group *g, struct kstr id);     /* members only */
+struct gmember *gmember_static(struct group *g, struct kstr instance_id);
+/* A member (or pending member) with a copy of id, in g's map (and, when
+ * pending, its pending list); NULL without memory. */
+struct gmember *gmember_new(struct group_coord *gc, struct group *g, struct kstr id,
+			    bool pending);
+/* Make m (filled in, not pending) a member: in the member list, in the
+ * static map when it has an instance id, the leader if there is none. */
+void gmember_link(struct group *g, struct gmember *m);
+/* Copy instance id, client id and host in; 0, or -1 without memory. */
+int gmember_set_strings(struct group_coord *gc, struct gmember *m, struct kstr instance_id,
+			struct kstr client_id, struct kstr client_host);
+/* Replace m's protocols with the request's (counted in the group for a
+ * member); 0, or -1 without memory (m unchanged). */
+int gmember_set_protocols(struct group_coord *gc, struct group *g, struct gmember *m,
+			  const struct kafka_JoinGroupRequest *b);
+bool gmember_matches(const struct gmember *m, const struct kafka_JoinGroupRequest *b);
+void gmember_set_assignment(struct group_coord *gc, struct group *g, struct gmember *m,
+			    struct kbytes a);
+/* Take m out of g and free it (or keep it as a zombie while writes name
+ * it); its held JoinGroup gets UNKNOWN_MEMBER_ID, its SyncGroup sync_err. */
+void gmember_remove(struct group_coord *gc, struct group *g, struct gmember *m,
+		    int16_t sync_err);
+/* gmember_remove, then rebalance as the group's state asks (Kafka's
+ * removeMemberAndUpdateGroup). */
+void gmember_remove_and_update(struct group_coord *gc, struct group *g, struct gmember *m);
 /* Free a member already out of its group's maps and lists. */
 void gmember_free(struct group_coord *gc, struct gmember *m);
+/* Kafka's validateCurrentMember: FENCED_INSTANCE_ID, UNKNOWN_MEMBER_ID or
+ * NONE. */
+int16_t gmember_validate(struct group *g, struct kstr member_id, struct kstr instance_id);
+/* prefix + "-" + a random UUID, malloc'ed; len -2 without memory. */
+struct kstr gmember_id_generate(struct kstr prefix);
+/* Take m's held JoinGroup out of it (the caller answers it). */
+struct group_op *gmember_take_join(struct group *g, struct gmember *m);
+void gmember_join_error(struct group_coord *gc, struct group *g, struct gmember *m, int16_t err,
+			struct kstr member_id);
+/* Answer m's held SyncGroup: its assignment, or err. */
+void gmember_sync_answer(struct group_coord *gc, struct group *g, struct gmember *m,
+			 int16_t err);
+/* Kafka's supportsProtocols, and Sluice's bound on distinct names. */
+bool group_supports_protocols(struct group *g, const struct kafka_JoinGroupRequest *b);
+bool group_protocols_overflow(struct group *g, const struct kafka_JoinGroupRequest *b);
+size_t group_protocols_bytes(const struct kafka_JoinGroupRequest *b);
+/* Answer op with err (and nothing else). */
+void gop_reply(struct group_coord *gc, struct group_op *op, int16_t err);
+/* Answer a JoinGroup with err; member_id is what it should use next. */
+void gop_join_fail(struct group_coord *gc, struct group_op *op, int16_t err,
+		   struct kstr member_id);
+/* Fill (not send) a JoinGroup answer with g's current generation. */
+void gop_join_result(struct group *g, struct gmember *m, struct group_op *op, bool with_members,
+		     struct kstr leader, bool skip_assignment);
+struct kstr group_leader_id(const struct group *g);
 /* Free every member of g (removal, or replacement while loading),
  * answering their held requests with err. */
 void group_members_clear(struct group_coord *gc, struct group *g, int16_t err);
@@ -239,6 +285,23 @@ void group_members_loaded(struct group_coord *gc, struct group *g);
 struct kbytes group_member_metadata(const struct gmember *m, struct kstr protocol);
 /* Every member subscribed to topic? false only when sure it is not. */
 bool group_subscribed_to(const struct group *g, struct kstr topic);
+
+/* ---- group_rebalance.c: the rebalance, its timers, SyncGroup ---- */
+
+void grebalance_prepare(struct group_coord *gc, struct group *g);
+void grebalance_maybe_prepare(struct group_coord *gc, struct group *g);
+/* Complete the join if every member rejoined (not in an initial delay). */
+void grebalance_try_complete(struct group_coord *gc, struct group *g);
+/* The protocol the members' votes choose, or NULL. */
+const struct gproto *grebalance_select_protocol(struct group *g);
+void group_timer_fire(struct group_coord *gc, struct gtimer *t);
+void group_do_sync(struct group_coord *gc, struct group_op *op);
+
+/* ---- group_join.c ---- */
+
+void group_do_join(struct group_coord *gc, struct group_op *op);
+void group_do_heartbeat(struct group_coord *gc, struct group_op *op);
+void group_do_leave(struct group_coord *gc, struct group_op *op);
 
 /* ---- group_offsets.c ---- */
 
