@@ -13,8 +13,6 @@
  * members' metadata needs, up to the request arena's limit. */
 #define GROUP_RES_CHUNK_BYTES 4096
 
-void group_op_run(struct shard *sh, struct xcall *xc);
-
 int group_coordinator_shard(struct shard *sh, struct kstr group_id)
 {
 	struct topic_state *ts = shard_topic_find(sh, KSTR(OFFSETS_TOPIC_NAME));

@@ -353,8 +353,6 @@ void group_op_reply(struct shard *sh, struct group_op *op)
 	xcall_reply(sh, &op->xc);
 }
 
-void group_op_run(struct shard *sh, struct xcall *xc);
-
 void group_op_run(struct shard *sh, struct xcall *xc)
 {
 	struct group_op *op = container_of(xc, struct group_op, xc);

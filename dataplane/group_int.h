@@ -209,6 +209,9 @@ void gtimer_cancel(struct group_coord *gc, struct gtimer *t);
 struct kstr gstr_dup(struct kstr s);
 void gstr_free(struct kstr *s);
 
+/* The coordinator's side of a group_op xcall (group_call.c sends it). */
+void group_op_run(struct shard *sh, struct xcall *xc);
+
 /* Answer a held op: its xcall goes back to the caller. */
 void group_op_reply(struct shard *sh, struct group_op *op);
 

@@ -848,3 +848,38 @@ def test_rebalance_and_sync_deadlines(broker):
         wait_for(lambda: gr.describe_groups(c, [g])[0]["state"] == "Empty", timeout=15,
                  what="the group emptied by the sync deadline")
         assert "sent no SyncGroup in time" in broker.log()
+
+
+GROUP_APIS = [(kr.FIND_COORDINATOR, 6, 3), (kr.JOIN_GROUP, 9, 6), (kr.SYNC_GROUP, 5, 4),
+              (kr.HEARTBEAT, 4, 4), (kr.LEAVE_GROUP, 5, 4), (kr.OFFSET_COMMIT, 9, 8),
+              (kr.OFFSET_FETCH, 9, 6), (kr.DESCRIBE_GROUPS, 5, 5), (kr.LIST_GROUPS, 5, 3),
+              (kr.DELETE_GROUPS, 2, 2), (kr.OFFSET_DELETE, 0, 99)]
+
+
+def test_malformed_group_requests(broker):
+    """Every group API at every version, with bodies cut short or made of
+    random bytes (seeded): the broker answers or closes the connection, and
+    keeps serving groups (checked under the sanitizers at teardown)."""
+    import random
+    rnd = random.Random(5)
+    valid = unique("g")
+    with kr.Conn.to(broker.bootstrap) as c:
+        good = gr.offset_commit(c, valid, {})
+        assert good == {}
+    for api, top, flex_from in GROUP_APIS:
+        for v in range(top + 1):
+            for trial in range(4):
+                body = bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 40)))
+                if trial == 0:
+                    body = b""
+                with kr.Conn.to(broker.bootstrap, timeout=5) as c:
+                    try:
+                        c.send_request(api, v, body, flexible=v >= flex_from)
+                        c.recv_frame()
+                    except (kr.ConnectionClosed, ConnectionResetError, socket.timeout,
+                            TimeoutError, ValueError):
+                        pass
+    with kr.Conn.to(broker.bootstrap) as c:
+        m = stable_member(c, unique("g"), ["t"], session_ms=10000)
+        assert m.heartbeat() == 0
+        assert gr.describe_groups(c, [valid])[0]["error"] == 0
