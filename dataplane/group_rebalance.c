@@ -173,8 +173,9 @@ static void complete_join(struct group_coord *gc, struct group *g)
 		gstore_submit(gc, g, NULL, NULL, empty_store_done);
 		return;
 	}
+	struct kstr proto = g->protocol.len < 0 ? KSTR("(none in common)") : g->protocol;
 	say_info("group %.*s: generation %d with %d members, protocol %.*s", g->id.len, g->id.ptr,
-		 g->generation, g->n_members, g->protocol.len, g->protocol.ptr);
+		 g->generation, g->n_members, proto.len, proto.ptr);
 	int64_t now = gc->sh->now_ms;
 	for (struct gmember *m = g->members_head; m != NULL; m = m->next) {
 		struct group_op *op = gmember_take_join(g, m);
