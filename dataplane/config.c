@@ -146,6 +146,43 @@ static const struct config_entry config_table[] = {
 	  "per shard: a compressed batch (gzip, snappy, lz4, zstd) whose records decompress past "
 	  "this is kept whole by the cleaner; the cleaner's buffer grows to it at most (counted in "
 	  "memory.per.shard.bytes)" },
+	{ "offsets.topic.num.partitions", CT_INT32, F(offsets_topic_num_partitions), "50", 1, 1000,
+	  "partitions of __consumer_offsets when it is created (groups are spread over them by "
+	  "hash, and over shards by placement); an existing topic keeps its count" },
+	{ "offsets.topic.segment.bytes", CT_INT64, F(offsets_topic_segment_bytes), "104857600",
+	  1024 * 1024, INT32_MAX, "segment.bytes of __consumer_offsets when it is created" },
+	{ "offset.metadata.max.bytes", CT_INT32, F(offset_metadata_max_bytes), "4096", 0, 1 << 20,
+	  "longest metadata string of a committed offset (OFFSET_METADATA_TOO_LARGE past it)" },
+	{ "offsets.retention.minutes", CT_INT64, F(offsets_retention_minutes), "10080", 1,
+	  INT64_MAX / 60000,
+	  "committed offsets of a group with no members are deleted this long after the group "
+	  "became empty (of a group that never had members: after their commit)" },
+	{ "offsets.retention.check.interval.ms", CT_INT64, F(offsets_retention_check_interval_ms),
+	  "600000", 1, INT64_MAX, "how often each shard looks for expired offsets" },
+	{ "offsets.retention.test.ms", CT_INT64, F(offsets_retention_test_ms), "-1", -1, INT64_MAX,
+	  "TESTS ONLY: offsets.retention.minutes in milliseconds (-1: use the minutes)" },
+	{ "offsets.load.buffer.size", CT_INT32, F(offsets_load_buffer_size), "5242880", 64 * 1024,
+	  256 << 20,
+	  "bytes of __consumer_offsets read at a time while a shard loads its groups at start-up" },
+	{ "group.initial.rebalance.delay.ms", CT_INT32, F(group_initial_rebalance_delay_ms), "3000",
+	  0, INT32_MAX,
+	  "how long the first rebalance of an empty group waits for more members (and again, up "
+	  "to the rebalance timeout, while new ones keep joining)" },
+	{ "group.min.session.timeout.ms", CT_INT32, F(group_min_session_timeout_ms), "6000", 1,
+	  INT32_MAX, "shortest session.timeout.ms a member may ask for (INVALID_SESSION_TIMEOUT)" },
+	{ "group.max.session.timeout.ms", CT_INT32, F(group_max_session_timeout_ms), "1800000", 1,
+	  INT32_MAX, "longest session.timeout.ms a member may ask for (INVALID_SESSION_TIMEOUT)" },
+	{ "group.max.size", CT_INT32, F(group_max_size), "10000", 1, INT32_MAX,
+	  "members of one group (GROUP_MAX_SIZE_REACHED past it; Kafka's default has no limit)" },
+	{ "group.max.metadata.bytes", CT_INT64, F(group_max_metadata_bytes), "8388608", 4096,
+	  16 << 20,
+	  "per group: the members' protocol metadata, and separately their assignments, may "
+	  "total this much (a join past it gets GROUP_MAX_SIZE_REACHED): bounds the memory of a "
+	  "group and the size of its metadata record" },
+	{ "group.coordinator.max.groups", CT_INT32, F(group_coordinator_max_groups), "100000", 1,
+	  INT32_MAX,
+	  "groups one shard coordinates (with offsets or members); past it a new group gets "
+	  "COORDINATOR_NOT_AVAILABLE" },
 	{ "storage.faults", CT_STRING, F(storage_faults), "", 0, 0,
 	  "TESTS ONLY: make storage operations fail, rules EFFECT:OP[:file=..][:after=N]"
 	  "[:count=N][:while=PATH] separated by ';' (EFFECT eio|enospc|short|torn|einval, OP "
@@ -473,6 +510,11 @@ int config_validate(const struct broker_config *c, char *err, size_t err_len)
 			snprintf(err, err_len, "storage.faults: %s", why);
 			return -1;
 		}
+	}
+	if (c->group_min_session_timeout_ms > c->group_max_session_timeout_ms) {
+		snprintf(err, err_len, "group.min.session.timeout.ms must not exceed "
+			 "group.max.session.timeout.ms");
+		return -1;
 	}
 	if (c->message_max_bytes > c->socket_request_max_bytes) {
 		snprintf(err, err_len, "message.max.bytes must not exceed socket.request.max.bytes");

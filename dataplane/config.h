@@ -71,6 +71,21 @@ struct broker_config {
 	int64_t log_cleaner_io_max_bytes_per_second; /* per shard; 0: no limit */
 	int64_t log_cleaner_slice_bytes;         /* cleaner work per loop turn */
 	int64_t log_cleaner_decompress_max_bytes; /* per compressed batch */
+	/* Group coordinator (dataplane/group*.c), Kafka's names and defaults
+	 * unless said. */
+	int32_t offsets_topic_num_partitions;
+	int64_t offsets_topic_segment_bytes;
+	int32_t offset_metadata_max_bytes;
+	int64_t offsets_retention_minutes;
+	int64_t offsets_retention_check_interval_ms;
+	int64_t offsets_retention_test_ms;      /* >= 0: overrides the minutes (tests) */
+	int32_t offsets_load_buffer_size;
+	int32_t group_initial_rebalance_delay_ms;
+	int32_t group_min_session_timeout_ms;
+	int32_t group_max_session_timeout_ms;
+	int32_t group_max_size;
+	int64_t group_max_metadata_bytes;       /* Sluice: per group */
+	int32_t group_coordinator_max_groups;   /* Sluice: per shard */
 	char storage_faults[512];      /* fault injection rules (tests) */
 	char log_level[16];
 };

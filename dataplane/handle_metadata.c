@@ -10,6 +10,7 @@
  * answer already describes the new topics.
  */
 #include "conn.h"
+#include "group.h"
 #include "handlers.h"
 #include "metadata.h"
 #include "node.h"
@@ -31,6 +32,9 @@ static int metadata_describe(struct request *req, struct topic_state *ts, md_top
 	out->Name = kstr_from(t->name);
 	out->TopicId = t->id;
 	out->ErrorCode = KAFKA_NONE;
+	/* Listed like any topic, flagged as Kafka flags it: clients leave
+	 * internal topics out of pattern subscriptions. */
+	out->IsInternal = group_topic_is_internal(t->name);
 	out->Partitions = HANDLER_ARRAY(req, md_partition, t->partitions);
 	int32_t *nodes = HANDLER_ARRAY(req, int32_t, t->partitions);
 	if (out->Partitions == NULL || nodes == NULL)

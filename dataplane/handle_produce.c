@@ -18,6 +18,7 @@
  * local or not, has its answer.
  */
 #include "conn.h"
+#include "group.h"
 #include "handlers.h"
 #include "request.h"
 #include "say.h"
@@ -69,7 +70,9 @@ static void produce_wait_resolved(struct request *req)
 
 static void durable_wait_resolved(struct shard *sh, struct durable_wait *w)
 {
-	if (w->x != NULL)
+	if (w->done != NULL)
+		w->done(sh, w);
+	else if (w->x != NULL)
 		xcall_reply(sh, &w->x->xc);
 	else
 		produce_wait_resolved(w->req);
@@ -112,8 +115,8 @@ void produce_waits_fail_all(struct shard *sh, struct partition *p, int16_t error
 	p->waits_tail = NULL;
 }
 
-static void produce_wait(struct partition *p, struct durable_wait *w, int64_t offset_needed,
-			 int16_t *error_code)
+void partition_wait_durable(struct partition *p, struct durable_wait *w, int64_t offset_needed,
+			    int16_t *error_code)
 {
 	w->offset_needed = offset_needed;
 	w->error_code = error_code;
@@ -230,7 +233,8 @@ static void xproduce_run(struct shard *sh, struct xcall *xc)
 	}
 	x->wait.req = NULL;
 	x->wait.x = x;
-	produce_wait(p, &x->wait, needed, &x->out->ErrorCode);
+	x->wait.done = NULL;
+	partition_wait_durable(p, &x->wait, needed, &x->out->ErrorCode);
 }
 
 static void xproduce_done(struct shard *sh, struct xcall *xc)
@@ -295,7 +299,8 @@ static void produce_partition(struct request *req, struct partition *p, struct k
 	if (needed >= 0) {
 		w->req = req;
 		w->x = NULL;
-		produce_wait(p, w, needed, &out->ErrorCode);
+		w->done = NULL;
+		partition_wait_durable(p, w, needed, &out->ErrorCode);
 		req->pending_waits++;
 	}
 }
@@ -373,6 +378,8 @@ int handle_Produce(struct request *req, struct kreader *r)
 				out->ErrorCode = KAFKA_INVALID_REQUIRED_ACKS;
 			else if (p == NULL)
 				out->ErrorCode = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+			else if (group_topic_is_internal(p->topic->meta->name))
+				out->ErrorCode = KAFKA_INVALID_TOPIC_EXCEPTION; /* as Kafka */
 			else
 				produce_partition(req, p, pd->Records, out, waits++);
 			req->produce_failed |= out->ErrorCode != KAFKA_NONE;

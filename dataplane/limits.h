@@ -128,4 +128,29 @@ _Static_assert(SHARDS_MAX <= 64, "watch masks are 64-bit");
  * long stall. */
 #define RETENTION_SEGMENTS_PER_TURN 16
 
+/* Group coordinator (group*.c). The sizes a client controls have
+ * settings (group.max.size, group.max.metadata.bytes,
+ * group.coordinator.max.groups, offset.metadata.max.bytes); these bound
+ * the rest. */
+
+/* Protocols (assignors) one JoinGroup may list, and distinct protocol
+ * names one group's members may list between them: selection compares
+ * them member by member, and clients send one to three. A join past
+ * either is refused with INCONSISTENT_GROUP_PROTOCOL. */
+#define GROUP_MEMBER_PROTOCOLS_MAX 64
+#define GROUP_PROTOCOL_NAMES_MAX 64
+
+/* How long a new member's JoinGroup may wait for its first rebalance
+ * before the member is dropped (Kafka's NewMemberJoinTimeoutMs): such a
+ * member has no id to heartbeat with yet. */
+#define GROUP_NEW_MEMBER_JOIN_TIMEOUT_MS (5 * 60 * 1000)
+
+/* Groups the offset expiry pass looks at in one loop turn; a shard with
+ * more goes on in the next turns, so a pass never stalls the loop. */
+#define GROUP_EXPIRE_GROUPS_PER_TURN 1024
+
+/* Timers that may fire in one loop turn (sessions, rebalance and sync
+ * deadlines); the rest fire on the next turn. */
+#define GROUP_TIMERS_PER_TURN 4096
+
 #endif

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "group.h"
 #include "metadata.h"
 #include "node.h"
 #include "placement.h"
@@ -376,6 +377,12 @@ int main(int argc, char **argv)
 	node.md = metadata_open(cfg.data_dir, &cfg, &err);
 	if (node.md == NULL) {
 		fprintf(stderr, "sluiced: cannot open metadata in %s: %s\n", cfg.data_dir,
+			strerror(-err));
+		return 1;
+	}
+	err = group_offsets_topic_ensure(node.md, &cfg);
+	if (err != 0) {
+		fprintf(stderr, "sluiced: cannot create %s: %s\n", "__consumer_offsets",
 			strerror(-err));
 		return 1;
 	}

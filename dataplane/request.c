@@ -11,7 +11,8 @@
 #include "shard.h"
 
 /* Versions served: from Kafka 4.0's minimum (KIP-896) to the schema's
- * maximum. ApiVersions lists these, except that Produce is listed from v0,
+ * maximum; the group APIs from v0, every version the schemas declare
+ * (their old versions differ only in fields, which the codec handles). ApiVersions lists these, except that Produce is listed from v0,
  * as Kafka 4.0 does: librdkafka before 2.11 only compresses with gzip,
  * snappy or lz4 when the broker's Produce range reaches v0. A Produce v0-2
  * request is still refused like any unsupported version (connection
@@ -26,6 +27,17 @@ const struct api_support request_apis[] = {
 	{ KAFKA_API_DeleteTopics, 1, 6, 1, handle_DeleteTopics },
 	{ KAFKA_API_DeleteRecords, 0, 2, 0, handle_DeleteRecords },
 	{ KAFKA_API_InitProducerId, 0, 5, 0, handle_InitProducerId },
+	{ KAFKA_API_OffsetCommit, 0, 9, 0, handle_OffsetCommit },
+	{ KAFKA_API_OffsetFetch, 0, 9, 0, handle_OffsetFetch },
+	{ KAFKA_API_FindCoordinator, 0, 6, 0, handle_FindCoordinator },
+	{ KAFKA_API_JoinGroup, 0, 9, 0, handle_JoinGroup },
+	{ KAFKA_API_Heartbeat, 0, 4, 0, handle_Heartbeat },
+	{ KAFKA_API_LeaveGroup, 0, 5, 0, handle_LeaveGroup },
+	{ KAFKA_API_SyncGroup, 0, 5, 0, handle_SyncGroup },
+	{ KAFKA_API_DescribeGroups, 0, 5, 0, handle_DescribeGroups },
+	{ KAFKA_API_ListGroups, 0, 5, 0, handle_ListGroups },
+	{ KAFKA_API_DeleteGroups, 0, 2, 0, handle_DeleteGroups },
+	{ KAFKA_API_OffsetDelete, 0, 0, 0, handle_OffsetDelete },
 };
 const int request_apis_count = (int)(sizeof(request_apis) / sizeof(request_apis[0]));
 

@@ -100,6 +100,19 @@ int handle_CreateTopics(struct request *req, struct kreader *r);
 int handle_DeleteTopics(struct request *req, struct kreader *r);
 int handle_InitProducerId(struct request *req, struct kreader *r);
 int handle_DeleteRecords(struct request *req, struct kreader *r);
+/* Consumer groups and committed offsets (handle_findcoordinator.c,
+ * handle_group.c, handle_offsetcommit.c, handle_groupadmin.c). */
+int handle_FindCoordinator(struct request *req, struct kreader *r);
+int handle_JoinGroup(struct request *req, struct kreader *r);
+int handle_SyncGroup(struct request *req, struct kreader *r);
+int handle_Heartbeat(struct request *req, struct kreader *r);
+int handle_LeaveGroup(struct request *req, struct kreader *r);
+int handle_OffsetCommit(struct request *req, struct kreader *r);
+int handle_OffsetFetch(struct request *req, struct kreader *r);
+int handle_OffsetDelete(struct request *req, struct kreader *r);
+int handle_DescribeGroups(struct request *req, struct kreader *r);
+int handle_ListGroups(struct request *req, struct kreader *r);
+int handle_DeleteGroups(struct request *req, struct kreader *r);
 
 /* Fill an ApiVersions response's API list (arena memory). 0 or -1. */
 int handle_ApiVersions_fill(struct request *req, struct kafka_ApiVersionsResponse *resp);

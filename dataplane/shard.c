@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "group.h"
 #include "kafka/kafka_errors.h"
 #include "node.h"
 #include "request.h"
@@ -318,6 +319,7 @@ static void shard_stats_print(struct shard *sh)
 		 (unsigned long long)index_mem, (unsigned long long)index_mapped);
 	sh->stats.turn_max_us = 0; /* the longest since the last print */
 	shard_compact_stats_print(sh);
+	group_coord_stats_print(sh);
 }
 
 static void shard_stop(struct shard *sh)
@@ -481,6 +483,9 @@ int shard_init(struct shard *sh, int id, struct node *node)
 	}
 	if (sh->n_shards > 1)
 		say_info("shard %d owns %d partitions", id, owned);
+	rc = group_coord_init(sh); /* after the topics: it loads its partitions */
+	if (rc != 0)
+		return rc;
 	return shard_fds_open(sh);
 }
 
@@ -594,7 +599,8 @@ static void shard_mem_check(struct shard *sh)
 static bool shard_drained(struct shard *sh)
 {
 	if (sh->n_conns > 0 || sh->dirty_head != NULL || sh->accept_armed ||
-	    sh->x_outstanding > 0 || xcall_queued(sh) || xcall_incoming(sh))
+	    sh->x_outstanding > 0 || xcall_queued(sh) || xcall_incoming(sh) ||
+	    !group_coord_idle(sh))
 		return false;
 	for (struct topic_state *ts = sh->topics_head; ts != NULL; ts = ts->list_next)
 		for (int32_t i = 0; i < ts->n_parts; i++) {
@@ -623,10 +629,10 @@ static bool node_drained(struct shard *sh)
 static int64_t shard_wait_ms(struct shard *sh)
 {
 	int64_t wait = SHARD_IDLE_WAIT_MS;
-	int64_t deadlines[4] = { fetch_next_deadline_ms(sh), shard_next_sync_ms(sh),
+	int64_t deadlines[5] = { fetch_next_deadline_ms(sh), shard_next_sync_ms(sh),
 				 sh->accept_resume_ms > 0 ? sh->accept_resume_ms : -1,
-				 shard_compact_deadline_ms(sh) };
-	for (int i = 0; i < 4; i++) {
+				 shard_compact_deadline_ms(sh), group_coord_deadline_ms(sh) };
+	for (int i = 0; i < 5; i++) {
 		if (deadlines[i] < 0)
 			continue;
 		int64_t d = deadlines[i] - sh->now_ms;
@@ -664,6 +670,7 @@ static void shard_turn_end(struct shard *sh)
 	shard_flush_dirty(sh);
 	shard_flush_owed(sh);
 	shard_compact_turn(sh); /* after this turn's writes are queued */
+	group_coord_turn(sh);   /* timers, loading, expiry: may append records */
 	fetch_recheck_all(sh, sh->fetch_recheck);
 	sh->fetch_recheck = false;
 	shard_notify_send(sh);
@@ -750,6 +757,7 @@ int shard_run(struct shard *sh)
 
 void shard_destroy(struct shard *sh)
 {
+	group_coord_destroy(sh);
 	shard_topics_free(sh); /* logs give their buffers back to the pool */
 	shard_compact_destroy(sh);
 	if (sh->sio_ready)

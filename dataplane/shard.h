@@ -49,10 +49,13 @@ struct xproduce;
 /* A produce waiting for its bytes to become durable in one partition.
  * Queued on the partition in offset order (appends are in order, so a FIFO
  * is sorted). A local produce's wait lives in its request's arena; one
- * forwarded from another shard is that request's message (x). */
+ * forwarded from another shard is that request's message (x). Other
+ * writers (the group coordinator's records) set done instead, which is
+ * called once the wait is resolved (*error_code tells how). */
 struct durable_wait {
 	struct request *req;  /* local produce, or NULL */
 	struct xproduce *x;   /* forwarded produce, or NULL */
+	void (*done)(struct shard *sh, struct durable_wait *w); /* or NULL */
 	int64_t offset_needed; /* high watermark that makes the batch durable */
 	int16_t *error_code;   /* where to record a failure */
 	struct durable_wait *next;
@@ -222,6 +225,7 @@ struct shard {
 	bool sio_ready;
 	int64_t oversize_charged;
 	struct shard_compact *compact; /* the log cleaner (shard_compact.h) */
+	struct group_coord *groups;    /* the group coordinator (group.h) */
 	struct net_shard net;
 };
 
@@ -256,6 +260,12 @@ void shard_topic_autocreate(struct shard *sh, struct kstr name);
 /* An SQE on the shard's ring; submits queued ones first if the queue is
  * full. NULL only if the kernel will not take any. */
 struct io_uring_sqe *shard_sqe(struct shard *sh);
+
+/* Queue w on p (a log this shard owns) until its high watermark reaches
+ * offset_needed; a failure is written to *error_code. Appends are in
+ * offset order, so the queue stays sorted. */
+void partition_wait_durable(struct partition *p, struct durable_wait *w, int64_t offset_needed,
+			    int16_t *error_code);
 
 /* Mark a partition appended-to in this turn (group commit at turn end). */
 void shard_partition_dirty(struct shard *sh, struct partition *p);

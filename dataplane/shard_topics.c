@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "group.h"
 #include "handlers.h"
 #include "kafka/kafka_errors.h"
 #include "node.h"
@@ -397,6 +398,13 @@ static void topic_op_delete(struct shard *sh, struct topic_op *op)
 					   : shard_topic_find(sh, op->name);
 	if (ts == NULL || ts->deleting) {
 		op->error = op->by_id ? KAFKA_UNKNOWN_TOPIC_ID : KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+		topic_op_reply(sh, op);
+		return;
+	}
+	if (group_topic_is_internal(ts->meta->name)) {
+		/* Every group's offsets live there, and the coordinators use
+		 * its partitions. */
+		op->error = KAFKA_INVALID_TOPIC_EXCEPTION;
 		topic_op_reply(sh, op);
 		return;
 	}

@@ -170,11 +170,11 @@ def kcat(*args, input=None, timeout=60, check=True):
 # for Produce in [0, 0]). sluiced, like Kafka 4.0, lists Produce from v0 in
 # ApiVersions (while serving v3-11), so gzip, snappy and zstd arrive compressed.
 # lz4 also needs librdkafka's "LZ4" feature, which it keys on FindCoordinator v0
-# (rdkafka_feature.c): until the group coordinator exists, librdkafka sends lz4
-# batches uncompressed. kafka-python and the raw tests cover broker-side lz4.
+# (rdkafka_feature.c); sluiced serves FindCoordinator since the group coordinator
+# exists, so lz4 arrives compressed too.
 def expected_librdkafka_codecs(codec):
     """What librdkafka 2.0.2 sends for compression.type=codec to sluiced."""
-    return {"none"} if codec == "lz4" else {codec}
+    return {codec}
 
 
 def stored_codecs(bootstrap, topic, partition=0):

@@ -48,6 +48,17 @@ CREATE_TOPICS = 19
 DELETE_TOPICS = 20
 DELETE_RECORDS = 21
 INIT_PRODUCER_ID = 22
+OFFSET_COMMIT = 8
+OFFSET_FETCH = 9
+FIND_COORDINATOR = 10
+JOIN_GROUP = 11
+HEARTBEAT = 12
+LEAVE_GROUP = 13
+SYNC_GROUP = 14
+DESCRIBE_GROUPS = 15
+LIST_GROUPS = 16
+DELETE_GROUPS = 42
+OFFSET_DELETE = 47
 
 # What the broker advertises (the brief): api key -> (min, max).
 # What ApiVersions lists. Produce is listed from v0 as Kafka 4.0 does (for
@@ -62,6 +73,17 @@ EXPECTED_API_VERSIONS = {
     DELETE_TOPICS: (1, 6),
     DELETE_RECORDS: (0, 2),
     INIT_PRODUCER_ID: (0, 5),
+    OFFSET_COMMIT: (0, 9),
+    OFFSET_FETCH: (0, 9),
+    FIND_COORDINATOR: (0, 6),
+    JOIN_GROUP: (0, 9),
+    HEARTBEAT: (0, 4),
+    LEAVE_GROUP: (0, 5),
+    SYNC_GROUP: (0, 5),
+    DESCRIBE_GROUPS: (0, 5),
+    LIST_GROUPS: (0, 5),
+    DELETE_GROUPS: (0, 2),
+    OFFSET_DELETE: (0, 0),
 }
 
 # ---------------------------------------------------------------- CRC-32C
