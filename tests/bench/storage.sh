@@ -45,6 +45,13 @@ echo
 fio_seq=$(fio --name=seq --directory="$work" --ioengine=io_uring --direct=1 --rw=write \
   --bs=1M --size=2G --iodepth=8 --runtime=10 --time_based --output-format=json | \
   $py -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]["write"]; print("%.0f" % (j["bw_bytes"]/1e6))')
+# A log writes fresh space: what the disk gives to 1 MiB writes into
+# newly fallocated (unwritten) blocks, never overwriting (16 GiB file, a
+# few seconds: no wrap), the same pattern as segments being filled.
+fio_fresh=$(fio --name=fresh --directory="$work" --ioengine=io_uring --direct=1 --rw=write \
+  --bs=1M --size=16G --fallocate=native --iodepth=8 --runtime=5 --time_based --output-format=json | \
+  $py -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]["write"]; print("%.0f" % (j["bw_bytes"]/1e6))')
+rm -f "$work"/fresh.*
 fio_sync=$(fio --name=sync --directory="$work" --ioengine=io_uring --direct=1 --rw=write \
   --bs=16k --size=256M --fdatasync=1 --runtime=15 --time_based --output-format=json | $py -c '
 import json,sys
@@ -108,13 +115,14 @@ cat <<EOT
 | measure | value |
 | --- | --- |
 | fio io_uring O_DIRECT sequential write, 1 MiB blocks, iodepth 8 | $fio_seq MB/s |
+| fio the same into fresh fallocated space (16 GiB file, no overwrite: how a log fills segments) | $fio_fresh MB/s |
 | fio 16 KiB write + fdatasync, p50 / p99 | ${fio_sync% *} / ${fio_sync#* } us |
 | Sluice produce, 64 KiB records in 1 MiB batches, 4 partitions, acks=1, flush=always, shared endpoint (runs: $tput_shared) | median $med_shared MB/s ($(awk -v a="$med_shared" -v b="$fio_seq" 'BEGIN {printf "%.0f", 100*a/b}')% of fio) |
 | the same, shard.endpoints=per-shard (runs: $tput_per) | median $med_per MB/s ($(awk -v a="$med_per" -v b="$fio_seq" 'BEGIN {printf "%.0f", 100*a/b}')% of fio) |
 | broker / client CPU seconds per per-shard run | $cpu_per |
 | Sluice acks=1 latency at 1,000 records/s, 1 KiB, one in flight, flush=always, p50 / p99 | $(lat "$lat_always") us |
 | the same with flush=none (no fdatasync), p50 / p99 | $(lat "$lat_none") us |
-| raw client (prebuilt 1 MiB ProduceRequests of 64 KiB records), 8 partitions, 4 in flight each, acks=1, flush=always, per-shard endpoints (runs: $tput_raw) | median $med_raw MB/s ($(awk -v a="$med_raw" -v b="$fio_seq" 'BEGIN {printf "%.0f", 100*a/b}')% of fio) |
+| raw client (prebuilt 1 MiB ProduceRequests of 64 KiB records), 8 partitions, 4 in flight each, acks=1, flush=always, per-shard endpoints (runs: $tput_raw) | median $med_raw MB/s ($(awk -v a="$med_raw" -v b="$fio_seq" 'BEGIN {printf "%.0f", 100*a/b}')% of fio, $(awk -v a="$med_raw" -v b="$fio_fresh" 'BEGIN {printf "%.0f", 100*a/b}')% of fio on fresh space) |
 | broker / client CPU seconds per GB in those runs | $cpu_raw |
 | produce_probe (C, one blocking socket) acks=1 latency, 1 KiB batch at 1,000/s, flush=always, p50 / p99 / p99.9 | $(rlat "$rlat_always") us |
 | the same with flush=none | $(rlat "$rlat_none") us |
@@ -123,6 +131,7 @@ cat <<EOT
 Commands:
 
     fio --name=seq --directory=DIR --ioengine=io_uring --direct=1 --rw=write --bs=1M --size=2G --iodepth=8 --runtime=10 --time_based
+    fio --name=fresh --directory=DIR --ioengine=io_uring --direct=1 --rw=write --bs=1M --size=16G --fallocate=native --iodepth=8 --runtime=5 --time_based
     fio --name=sync --directory=DIR --ioengine=io_uring --direct=1 --rw=write --bs=16k --size=256M --fdatasync=1 --runtime=15 --time_based
     ${cmd_tput/--bootstrap 127.0.0.1:$port/--bootstrap HOST:PORT}
     ${cmd_lat/--bootstrap 127.0.0.1:$port/--bootstrap HOST:PORT}
