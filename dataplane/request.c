@@ -38,6 +38,8 @@ const struct api_support request_apis[] = {
 	{ KAFKA_API_ListGroups, 0, 5, 0, handle_ListGroups },
 	{ KAFKA_API_DeleteGroups, 0, 2, 0, handle_DeleteGroups },
 	{ KAFKA_API_OffsetDelete, 0, 0, 0, handle_OffsetDelete },
+	{ KAFKA_API_ConsumerGroupHeartbeat, 0, 1, 0, handle_ConsumerGroupHeartbeat },
+	{ KAFKA_API_ConsumerGroupDescribe, 0, 0, 0, handle_ConsumerGroupDescribe },
 };
 const int request_apis_count = (int)(sizeof(request_apis) / sizeof(request_apis[0]));
 

@@ -113,6 +113,9 @@ int handle_OffsetDelete(struct request *req, struct kreader *r);
 int handle_DescribeGroups(struct request *req, struct kreader *r);
 int handle_ListGroups(struct request *req, struct kreader *r);
 int handle_DeleteGroups(struct request *req, struct kreader *r);
+/* The consumer group protocol (KIP-848): handle_groupconsumer.c. */
+int handle_ConsumerGroupHeartbeat(struct request *req, struct kreader *r);
+int handle_ConsumerGroupDescribe(struct request *req, struct kreader *r);
 
 /* Fill an ApiVersions response's API list (arena memory). 0 or -1. */
 int handle_ApiVersions_fill(struct request *req, struct kafka_ApiVersionsResponse *resp);

@@ -210,6 +210,7 @@ int shard_topic_attach(struct shard *sh, const struct topic *t, struct topic_sta
 		ts->n_owned++;
 	}
 	topic_link(sh, ts);
+	group_coord_topics_changed(sh);
 	if (out != NULL)
 		*out = ts;
 	return 0;
@@ -244,6 +245,7 @@ void shard_topic_detach(struct shard *sh, struct topic_state *ts)
 				 strerror(-err));
 	}
 	topic_state_free(ts);
+	group_coord_topics_changed(sh);
 	sh->fetch_recheck = true;
 }
 
