@@ -25,6 +25,7 @@ const struct api_support request_apis[] = {
 	{ KAFKA_API_ApiVersions, 0, 4, 0, handle_ApiVersions },
 	{ KAFKA_API_CreateTopics, 2, 7, 2, handle_CreateTopics },
 	{ KAFKA_API_DeleteTopics, 1, 6, 1, handle_DeleteTopics },
+	{ KAFKA_API_CreatePartitions, 0, 3, 0, handle_CreatePartitions },
 	{ KAFKA_API_DeleteRecords, 0, 2, 0, handle_DeleteRecords },
 	{ KAFKA_API_InitProducerId, 0, 5, 0, handle_InitProducerId },
 	{ KAFKA_API_OffsetCommit, 0, 9, 0, handle_OffsetCommit },

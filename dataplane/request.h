@@ -98,6 +98,7 @@ int handle_Fetch(struct request *req, struct kreader *r);
 int handle_ListOffsets(struct request *req, struct kreader *r);
 int handle_CreateTopics(struct request *req, struct kreader *r);
 int handle_DeleteTopics(struct request *req, struct kreader *r);
+int handle_CreatePartitions(struct request *req, struct kreader *r);
 int handle_InitProducerId(struct request *req, struct kreader *r);
 int handle_DeleteRecords(struct request *req, struct kreader *r);
 /* Consumer groups and committed offsets (handle_findcoordinator.c,

@@ -25,7 +25,10 @@ import pytest
 import group_raw as gr
 import kafka_raw as kr
 from conftest import sluiced_path, unique, wait_for
-from helpers import create_topic, list_topics
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import NewPartitions
+
+from helpers import admin, consume, create_topic, list_topics, produce_all, producer
 
 # Error codes of the consumer protocol.
 NONE = 0
@@ -370,21 +373,35 @@ def test_new_topic_and_regex(kb, cl):
 
 
 def test_partitions_added(kb, cl):
-    """CreatePartitions on a subscribed topic: the next heartbeat sees the
-    new partition count, bumps the group epoch and assigns the new
-    partitions (every partition still exactly once)."""
+    """CreatePartitions (confluent-kafka's admin client) on a subscribed
+    topic: the next heartbeat sees the new partition count, bumps the group
+    epoch and assigns the new partitions (every partition still exactly
+    once). The new partitions take records, and stay across a restart;
+    fewer partitions than the topic has is INVALID_PARTITIONS."""
     t = unique("t")
     assert create_topic(kb.bootstrap, t, partitions=3) is None
     g = Group(cl, unique("g"))
     d = join_all(g, ["a", "b"], t)
     assert_exactly_once(d, t, 3)
-    with kr.Conn.to(kb.bootstrap) as c:
-        assert kr.create_partitions(c, {t: 7}) == {t: 0}
+    a = admin(kb.bootstrap)
+    a.create_partitions([NewPartitions(t, 7)], request_timeout=15)[t].result(timeout=20)
+    # Fewer than it has: Kafka's INVALID_PARTITIONS.
+    with pytest.raises(KafkaException) as e:
+        a.create_partitions([NewPartitions(t, 5)], request_timeout=15)[t].result(timeout=20)
+    assert e.value.args[0].code() == KafkaError.INVALID_PARTITIONS
     wait_for(lambda: len(list_topics(kb.bootstrap, t).topics[t].partitions) == 7,
              what="7 partitions in Metadata")
     d2 = g.settle(["a", "b"])
     assert d2["epoch"] > d["epoch"]
     assert_exactly_once(d2, t, 7)
+    d3 = produce_all(producer(kb.bootstrap), t, [{"value": b"p%d" % p, "partition": p}
+                                                 for p in range(7)])
+    assert not d3.errors and len(d3.ok) == 7
+    cl.close()
+    kb.restart()
+    assert len(list_topics(kb.bootstrap, t).topics[t].partitions) == 7
+    got = consume(kb.bootstrap, t, partitions=range(7))
+    assert [got[p][0]["value"] for p in range(7)] == [b"p%d" % p for p in range(7)]
 
 
 # ------------------------------------------------------------------ offsets
@@ -680,3 +697,45 @@ def test_shutdown_with_members(kb, cl):
     assert g.hb("c", topics=t)["error"] == NONE
     cl.close()
     kb.stop(signal.SIGTERM)
+
+
+def test_malformed_requests(kb):
+    """ConsumerGroupHeartbeat (68), ConsumerGroupDescribe (69) and
+    CreatePartitions (37) at every version with bodies cut short or made of
+    random bytes (seeded), and heartbeats with hostile contents: the broker
+    answers or closes the connection and keeps serving (the sanitizers are
+    checked at teardown)."""
+    import random
+    import socket
+    rnd = random.Random(848)
+    for api, top, flex_from in ((68, 1, 0), (69, 0, 0), (37, 3, 2)):
+        for v in range(top + 1):
+            for trial in range(6):
+                body = bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 64)))
+                if trial == 0:
+                    body = b""
+                with kr.Conn.to(kb.bootstrap, timeout=5) as c:
+                    try:
+                        c.send_request(api, v, body, flexible=v >= flex_from)
+                        c.recv_frame()
+                    except (kr.ConnectionClosed, ConnectionResetError, socket.timeout,
+                            TimeoutError, ValueError):
+                        pass
+    t = unique("t")
+    assert create_topic(kb.bootstrap, t, partitions=2) is None
+    cl = Client(kb)
+    try:
+        grp = unique("g")
+        # Owned partitions of topics and partitions that do not exist, a
+        # huge partition number, a subscription to hundreds of names.
+        r = cl.cmd("hb", name="h", group=grp, topics=",".join("n%d" % i for i in range(300)))
+        assert r["error"] == NONE
+        r = cl.cmd("hb", name="h", group=grp, owned="%s:0,1,2147483647,-5" % t)
+        assert r["error"] == NONE
+        r = cl.cmd("hb", name="h", group=grp, topics=t)
+        assert r["error"] == NONE
+        g = Group(cl, grp)
+        d = g.settle(["h"])
+        assert_exactly_once(d, t, 2)
+    finally:
+        cl.close()
