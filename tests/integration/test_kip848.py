@@ -699,6 +699,15 @@ def test_shutdown_with_members(kb, cl):
     kb.stop(signal.SIGTERM)
 
 
+def test_api_versions(kb):
+    """ApiVersions lists ConsumerGroupHeartbeat v0-1, ConsumerGroupDescribe
+    v0 and CreatePartitions v0-3 (every version of their schemas)."""
+    with kr.Conn.to(kb.bootstrap) as c:
+        err, apis = c.api_versions(3)
+    assert err == 0
+    assert apis[68] == (0, 1) and apis[69] == (0, 0) and apis[37] == (0, 3)
+
+
 def test_malformed_requests(kb):
     """ConsumerGroupHeartbeat (68), ConsumerGroupDescribe (69) and
     CreatePartitions (37) at every version with bodies cut short or made of
