@@ -340,40 +340,48 @@ static int topic_order_cmp(const void *x, const void *y)
  * partitions from a subscriber to one with at least two fewer until no
  * such move is left (each move lowers the sum of squared counts, so this
  * ends; GASSIGN_BALANCE_PASSES_MAX bounds the passes). */
-static int uniform_heterogeneous(struct gassign *a, int32_t *count)
+/* The subscribers of each topic, in member order: subs[base[t] ..
+ * base[t + 1]) (a counting sort). 0, or -1 without memory. */
+static int subscribers(const struct gassign *a, int32_t **base_out, int32_t **subs_out)
 {
 	int32_t n = a->n_members, nt = a->n_topics;
-	int32_t *subs_base = calloc((size_t)nt + 1, sizeof(int32_t));
-	struct topic_order *order = malloc(sizeof(*order) * (size_t)(nt > 0 ? nt : 1));
 	int64_t n_links = 0;
 	for (int32_t i = 0; i < n; i++)
 		n_links += a->members[i].n_topics;
+	int32_t *base = calloc((size_t)nt + 1, sizeof(int32_t));
+	int32_t *fill = calloc((size_t)nt + 1, sizeof(int32_t));
 	int32_t *subs = malloc(sizeof(int32_t) * (size_t)(n_links > 0 ? n_links : 1));
-	if (subs_base == NULL || order == NULL || subs == NULL) {
-		free(subs_base);
-		free(order);
+	if (base == NULL || fill == NULL || subs == NULL) {
+		free(base);
+		free(fill);
 		free(subs);
 		return -1;
 	}
-	/* Subscribers of each topic, in member order (a counting sort). */
 	for (int32_t i = 0; i < n; i++)
 		for (int32_t k = 0; k < a->members[i].n_topics; k++)
-			subs_base[a->members[i].topics[k] + 1]++;
+			base[a->members[i].topics[k] + 1]++;
 	for (int32_t t = 0; t < nt; t++)
-		subs_base[t + 1] += subs_base[t];
-	int32_t *fill = calloc((size_t)(nt > 0 ? nt : 1), sizeof(int32_t));
-	if (fill == NULL) {
-		free(subs_base);
-		free(order);
-		free(subs);
-		return -1;
-	}
+		base[t + 1] += base[t];
 	for (int32_t i = 0; i < n; i++)
 		for (int32_t k = 0; k < a->members[i].n_topics; k++) {
 			int32_t t = a->members[i].topics[k];
-			subs[subs_base[t] + fill[t]++] = i;
+			subs[base[t] + fill[t]++] = i;
 		}
 	free(fill);
+	*base_out = base;
+	*subs_out = subs;
+	return 0;
+}
+
+static int uniform_heterogeneous(struct gassign *a, int32_t *count)
+{
+	int32_t n = a->n_members, nt = a->n_topics;
+	int32_t *subs_base, *subs;
+	struct topic_order *order = malloc(sizeof(*order) * (size_t)(nt > 0 ? nt : 1));
+	if (order == NULL || subscribers(a, &subs_base, &subs) != 0) {
+		free(order);
+		return -1;
+	}
 	for (int32_t i = 0; i < n; i++) {
 		const struct gassign_member *m = &a->members[i];
 		for (int32_t k = 0; k < m->n_prev; k++) {

@@ -399,46 +399,46 @@ static void hb_send(struct group_coord *gc, struct group *g, struct group_op *op
 		group_op_reply(gc->sh, op);
 }
 
-/* Steps 1-3 of Kafka's consumerGroupHeartbeat, the member found. */
-static void hb_apply(struct hb *h, bool converted)
+/* The member, new, taking over a static one, or as found, with the
+ * request's fields applied (its record into the batch if anything
+ * changed). 1 if its subscription changed, 0 if not, -1 when answered
+ * with an error. */
+static int hb_member_apply(struct hb *h)
 {
 	struct group_coord *gc = h->gc;
 	struct group *g = h->g;
-	struct cgroup *cg = g->cg;
-	struct group_op *op = h->op;
-	cgstore_begin(gc, g);
-	if (converted)
-		gstore_add_group_tombstone(gc, g);
 	bool changed = false, is_new = false;
 	if (h->old != NULL) {
 		h->m = hb_replace(h);
 		changed = true;
-		if (h->m == NULL) {
-			hb_fail(gc, op, KAFKA_COORDINATOR_NOT_AVAILABLE, NULL, KSTR_NULL);
-			return;
-		}
 	} else if (h->m == NULL) {
 		h->m = cmember_new(gc, g, h->member_id);
-		if (h->m != NULL)
+		if (h->m != NULL) {
 			cmember_link(gc, g, h->m);
-		is_new = changed = true;
-		if (h->m != NULL)
 			say_info("group %.*s: member %.*s joins", g->id.len, g->id.ptr,
 				 h->member_id.len, h->member_id.ptr);
+		}
+		is_new = changed = true;
 	}
-	struct cmember *m = h->m;
-	int subs = m != NULL ? hb_update(h, &changed) : -1;
+	int subs = h->m != NULL ? hb_update(h, &changed) : -1;
 	if (subs < 0) {
-		if (m != NULL && is_new)
-			cmember_remove(gc, g, m);
-		cg->rewrite = true;
-		hb_fail(gc, op, KAFKA_COORDINATOR_NOT_AVAILABLE, NULL, KSTR_NULL);
-		return;
+		if (h->m != NULL && is_new)
+			cmember_remove(gc, g, h->m);
+		g->cg->rewrite = true; /* records of this heartbeat may be lost */
+		hb_fail(gc, h->op, KAFKA_COORDINATOR_NOT_AVAILABLE, NULL, KSTR_NULL);
+		return -1;
 	}
 	if (changed)
-		cgstore_member(gc, g, m);
-	/* 1. The group epoch: a new group, a changed subscription or changed
-	 * subscribed topics bump it. */
+		cgstore_member(gc, g, h->m);
+	return subs;
+}
+
+/* Step 1: a new group, a changed subscription or changed subscribed
+ * topics (looked at again when the topic table moved) bump the group
+ * epoch. */
+static void hb_group_epoch(struct group_coord *gc, struct group *g, bool subs)
+{
+	struct cgroup *cg = g->cg;
 	bool bump = cg->epoch == 0 || subs;
 	if (bump || cg->meta_version != gc->topics_version) {
 		bool oom = false;
@@ -454,33 +454,57 @@ static void hb_apply(struct hb *h, bool converted)
 		cgstore_epoch(gc, g);
 		say_debug("group %.*s: epoch %d", g->id.len, g->id.ptr, cg->epoch);
 	}
-	/* 2. A new target assignment, once per group epoch. */
-	if (cg->epoch > cg->assignment_epoch && cgroup_assign(gc, g) != 0)
-		cg->rewrite = true;
-	/* 3. The member towards its target. */
+}
+
+/* The answer: id, epoch, interval, and the assignment when the request
+ * was a full one (joining, or after an error: every field given) or the
+ * assignment changed. */
+static void hb_answer(struct hb *h, bool assigned_changed)
+{
+	struct group_op *op = h->op;
 	struct kafka_ConsumerGroupHeartbeatResponse *r = op->u.cheartbeat.resp;
-	bool assigned_changed = false;
-	int rc = cmember_reconcile(gc, g, m, h->owned_given ? &h->owned : NULL, &assigned_changed);
-	if (rc < 0)
-		cg->rewrite = true;
-	gtimer_set(gc, &m->session, gc->sh->now_ms + gc->cfg->group_consumer_session_timeout_ms);
-	if (rc == 1) {
-		/* A state written by a newer version: start over. */
-		cgstore_submit(gc, g, NULL);
-		hb_fail(gc, op, KAFKA_FENCED_MEMBER_EPOCH, FENCED_MSG, m->id);
-		return;
-	}
-	r->MemberId = res_str(op, m->id);
-	r->MemberEpoch = m->epoch;
-	r->HeartbeatIntervalMs = gc->cfg->group_consumer_heartbeat_interval_ms;
 	const struct kafka_ConsumerGroupHeartbeatRequest *b = h->b;
+	r->MemberId = res_str(op, h->m->id);
+	r->MemberEpoch = h->m->epoch;
+	r->HeartbeatIntervalMs = h->gc->cfg->group_consumer_heartbeat_interval_ms;
 	bool full = b->MemberEpoch == 0 ||
 		    (b->RebalanceTimeoutMs != -1 &&
 		     (b->SubscribedTopicNames_count >= 0 || b->SubscribedTopicRegex.len >= 0) &&
 		     h->owned_given);
-	if ((full || assigned_changed) && hb_fill_assignment(op, m) != 0)
+	if ((full || assigned_changed) && hb_fill_assignment(op, h->m) != 0)
 		op->error = KAFKA_COORDINATOR_NOT_AVAILABLE;
-	hb_send(gc, g, op);
+}
+
+/* Steps 1-3 of Kafka's consumerGroupHeartbeat, the member found. */
+static void hb_apply(struct hb *h, bool converted)
+{
+	struct group_coord *gc = h->gc;
+	struct group *g = h->g;
+	cgstore_begin(gc, g);
+	if (converted)
+		gstore_add_group_tombstone(gc, g);
+	int subs = hb_member_apply(h);
+	if (subs < 0)
+		return;
+	hb_group_epoch(gc, g, subs);
+	/* 2. A new target assignment, once per group epoch. */
+	if (g->cg->epoch > g->cg->assignment_epoch && cgroup_assign(gc, g) != 0)
+		g->cg->rewrite = true;
+	/* 3. The member towards its target. */
+	struct cmember *m = h->m;
+	bool assigned_changed = false;
+	int rc = cmember_reconcile(gc, g, m, h->owned_given ? &h->owned : NULL, &assigned_changed);
+	if (rc < 0)
+		g->cg->rewrite = true;
+	gtimer_set(gc, &m->session, gc->sh->now_ms + gc->cfg->group_consumer_session_timeout_ms);
+	if (rc == 1) {
+		/* A state written by a newer version: start over. */
+		cgstore_submit(gc, g, NULL);
+		hb_fail(gc, h->op, KAFKA_FENCED_MEMBER_EPOCH, FENCED_MSG, m->id);
+		return;
+	}
+	hb_answer(h, assigned_changed);
+	hb_send(gc, g, h->op);
 }
 
 /* ---- leaving, fencing ---- */
