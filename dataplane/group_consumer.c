@@ -241,11 +241,12 @@ static bool hb_member(struct hb *h)
 	return true;
 }
 
-/* Is g a classic group that a consumer group may take over (no members,
- * no rebalance in progress)? */
+/* Is g a classic group that a consumer group may take over (Kafka's
+ * isEmptyClassicGroup: state Empty; members told MEMBER_ID_REQUIRED and
+ * not joined yet do not count)? */
 static bool classic_is_empty(const struct group *g)
 {
-	return g->state == GROUP_EMPTY && g->n_members == 0 && g->n_pending == 0;
+	return g->state == GROUP_EMPTY && g->n_members == 0;
 }
 
 /* The group, found or (epoch 0) created or converted; answers and returns
@@ -268,6 +269,8 @@ static bool hb_group(struct hb *h, bool *converted)
 	}
 	if (h->g->type == GROUP_TYPE_CONSUMER)
 		return true;
+	/* Pending members of the classic group join it no more. */
+	group_members_clear(gc, h->g, KAFKA_UNKNOWN_MEMBER_ID);
 	if (cgroup_attach(gc, h->g) != 0) {
 		hb_fail(gc, h->op, KAFKA_COORDINATOR_NOT_AVAILABLE, NULL, KSTR_NULL);
 		return false;
