@@ -583,7 +583,8 @@ static int group_list(struct ctl *ctl, int argc, char **argv)
 			kc_cstr(lg->ProtocolType, l->ptype, sizeof(l->ptype));
 		}
 	}
-	qsort(g, (size_t)n, sizeof(*g), listed_cmp);
+	if (n > 1)
+		qsort(g, (size_t)n, sizeof(*g), listed_cmp);
 	if (ctl->json) {
 		printf("{\"groups\": [");
 		for (int i = 0; i < n; i++) {
@@ -770,8 +771,10 @@ static int group_describe(struct ctl *ctl, int argc, char **argv)
 			rc = CTL_EXIT_FAILED;
 			continue;
 		}
-		qsort(g.tps.v, (size_t)g.tps.n, sizeof(*g.tps.v), tp_cmp);
-		qsort(g.target.v, (size_t)g.target.n, sizeof(*g.target.v), tp_cmp);
+		if (g.tps.n > 1)
+			qsort(g.tps.v, (size_t)g.tps.n, sizeof(*g.tps.v), tp_cmp);
+		if (g.target.n > 1)
+			qsort(g.target.v, (size_t)g.target.n, sizeof(*g.target.v), tp_cmp);
 		if (ctl->json) {
 			describe_print_json(&g, i == 1);
 		} else {
@@ -1139,7 +1142,8 @@ static int group_reset(struct ctl *ctl, int argc, char **argv)
 		/* Out of what the log holds: the nearest end, as Kafka's tool. */
 		t->target = want < t->start ? t->start : want > t->end ? t->end : want;
 	}
-	qsort(plan.v, (size_t)plan.n, sizeof(*plan.v), tp_cmp);
+	if (plan.n > 1)
+		qsort(plan.v, (size_t)plan.n, sizeof(*plan.v), tp_cmp);
 	int planned = 0;
 	for (int i = 0; i < plan.n; i++)
 		planned += plan.v[i].target >= 0;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Charts from sluice-bench --json results, drawn with gnuplot.
 
-    tests/bench/plot.py OUTDIR [LABEL=]RESULT.json ...
+    tests/bench/plot.py [--prefix P] [--only CHARTS] [--title T] OUTDIR [LABEL=]RESULT.json ...
 
 Each RESULT file holds sluice-bench's stdout (its last JSON line is used),
 so `sluice-bench --json ... > r.json` is enough. LABEL names the run in the
@@ -15,6 +15,10 @@ Writes, in OUTDIR:
                   1/(1-q) log axis as HDR histograms are drawn
   compare.png     bar chart of each run's headline MB/s, e.g. Sluice beside
                   Redis and NATS for the same workload
+
+--prefix P writes P-throughput.png and so on instead, so several sets fit
+in one directory; --only draws a comma-separated subset of throughput,
+latency, compare; --title T puts T before each chart's own title.
 
 Prints the paths written. Exit 1 if gnuplot is missing or fails, 2 on bad
 arguments. Python's standard library and gnuplot only.
@@ -57,7 +61,7 @@ def write(tmp, name, rows):
     return path
 
 
-def throughput(tmp, out, runs):
+def throughput(tmp, out, runs, title):
     plots = []
     for i, (label, _, r) in enumerate(runs):
         s = r.get("series", {})
@@ -69,17 +73,17 @@ def throughput(tmp, out, runs):
             plots.append("%s using 1:2 with linespoints title %s" % (
                 quote(d), quote("%s: %s" % (label, side))))
     return """set output %s
-set title "Throughput over time"
+set title %s
 set xlabel "seconds"
 set ylabel "MB/s"
 set yrange [0:*]
 set key outside bottom center horizontal
 set grid
 plot %s
-""" % (quote(out), ", ".join(plots))
+""" % (quote(out), quote(title + "Throughput over time"), ", ".join(plots))
 
 
-def latency(tmp, out, runs):
+def latency(tmp, out, runs, title):
     plots = []
     for i, (label, _, r) in enumerate(runs):
         curve = [(q, us) for q, us in r.get("latency_curve", []) if q < 1 and us > 0]
@@ -91,7 +95,7 @@ def latency(tmp, out, runs):
     if not plots:
         return None
     return """set output %s
-set title "Latency by percentile"
+set title %s
 set logscale x
 set logscale y
 set xlabel "percentile"
@@ -100,14 +104,14 @@ set xtics ("0%%%%" 1, "90%%%%" 10, "99%%%%" 100, "99.9%%%%" 1000, "99.99%%%%" 10
 set key top left
 set grid
 plot %s
-""" % (quote(out), ", ".join(plots))
+""" % (quote(out), quote(title + "Latency by percentile"), ", ".join(plots))
 
 
-def compare(tmp, out, runs):
+def compare(tmp, out, runs, title):
     rows = [(i, r["mb_per_s"], quote(label)) for i, (label, _, r) in enumerate(runs)]
     d = write(tmp, "bars.dat", rows)
     return """set output %s
-set title "Throughput (MB/s)"
+set title %s
 set style fill solid 0.8 border -1
 set boxwidth 0.6
 set yrange [0:*]
@@ -115,34 +119,57 @@ set xtics rotate by -20
 set grid y
 unset key
 plot %s using 1:2:xtic(3) with boxes, '' using 1:2:(sprintf("%%.1f", $2)) with labels offset 0,1
-""" % (quote(out), quote(d))
+""" % (quote(out), quote(title + "Throughput (MB/s)"), quote(d))
 
 
-def main(argv):
-    if len(argv) < 3 or argv[1] in ("-h", "--help"):
-        print(__doc__.strip())
-        return 0 if len(argv) > 1 and argv[1] in ("-h", "--help") else 2
-    if shutil.which("gnuplot") is None:
-        print("plot.py: gnuplot not found (Debian: gnuplot-nox)", file=sys.stderr)
-        return 1
-    outdir = argv[1]
+CHARTS = (("throughput", throughput), ("latency", latency), ("compare", compare))
+
+
+def draw(outdir, args, prefix="", only=None, title=""):
+    """Draw the charts for results ARGS ([LABEL=]PATH) into OUTDIR; return
+    the paths written. Raises RuntimeError if gnuplot fails."""
     os.makedirs(outdir, exist_ok=True)
-    runs = labels_unique([load(a) for a in argv[2:]])
+    runs = labels_unique([load(a) for a in args])
+    title = title + ": " if title else ""
     written = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, fn in (("throughput.png", throughput), ("latency.png", latency),
-                         ("compare.png", compare)):
-            out = os.path.join(outdir, name)
-            script = fn(tmp, out, runs)
+        for name, fn in CHARTS:
+            if only and name not in only:
+                continue
+            out = os.path.join(outdir, "%s%s.png" % (prefix + "-" if prefix else "", name))
+            script = fn(tmp, out, runs, title)
             if script is None:
                 continue
             script = "set terminal pngcairo size 1000,600 font ',10'\n" + script
             p = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
             if p.returncode != 0:
-                print("plot.py: gnuplot failed on %s: %s" % (name, p.stderr.strip()),
-                      file=sys.stderr)
-                return 1
+                raise RuntimeError("gnuplot failed on %s: %s" % (out, p.stderr.strip()))
             written.append(out)
+    return written
+
+
+def main(argv):
+    opts = {"--prefix": "", "--only": "", "--title": ""}
+    args = argv[1:]
+    while args and args[0] in opts and len(args) > 1:
+        opts[args[0]] = args[1]
+        args = args[2:]
+    if len(args) < 2 or args[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0 if args and args[0] in ("-h", "--help") else 2
+    only = [c for c in opts["--only"].split(",") if c]
+    bad = [c for c in only if c not in dict(CHARTS)]
+    if bad:
+        print("plot.py: unknown chart %s (throughput, latency, compare)" % bad[0], file=sys.stderr)
+        return 2
+    if shutil.which("gnuplot") is None:
+        print("plot.py: gnuplot not found (Debian: gnuplot-nox)", file=sys.stderr)
+        return 1
+    try:
+        written = draw(args[0], args[1:], opts["--prefix"], only, opts["--title"])
+    except (RuntimeError, OSError) as e:
+        print("plot.py: %s" % e, file=sys.stderr)
+        return 1
     for w in written:
         print(w)
     return 0

@@ -6,7 +6,12 @@
 #     (median of BENCH_RUNS runs, each on a fresh data directory);
 #   Sluice acks=1 latency at low load (1 KiB records at 1,000/s, one
 #     request in flight), with flush=always and with flush=none (the
-#     difference is what the disk adds).
+#     difference is what the disk adds);
+#   the same two measures with a client that costs next to nothing
+#     (tests/bench/raw_produce.py: prebuilt ProduceRequests; its --probe,
+#     produce_probe.c, for the latency), which shows the broker's own
+#     figures on cores it shares with the client; and the latency with
+#     zero pre-allocation off (log.segment.preallocate.zero...=0).
 #
 #   tests/bench/storage.sh [DATA_PARENT_DIR]   (default: ./bench-data)
 #
@@ -40,6 +45,13 @@ echo
 fio_seq=$(fio --name=seq --directory="$work" --ioengine=io_uring --direct=1 --rw=write \
   --bs=1M --size=2G --iodepth=8 --runtime=10 --time_based --output-format=json | \
   $py -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]["write"]; print("%.0f" % (j["bw_bytes"]/1e6))')
+# A log writes fresh space: what the disk gives to 1 MiB writes into
+# newly fallocated (unwritten) blocks, never overwriting (16 GiB file, a
+# few seconds: no wrap), the same pattern as segments being filled.
+fio_fresh=$(fio --name=fresh --directory="$work" --ioengine=io_uring --direct=1 --rw=write \
+  --bs=1M --size=16G --fallocate=native --iodepth=8 --runtime=5 --time_based --output-format=json | \
+  $py -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]["write"]; print("%.0f" % (j["bw_bytes"]/1e6))')
+rm -f "$work"/fresh.*
 fio_sync=$(fio --name=sync --directory="$work" --ioengine=io_uring --direct=1 --rw=write \
   --bs=16k --size=256M --fdatasync=1 --runtime=15 --time_based --output-format=json | $py -c '
 import json,sys
@@ -62,12 +74,20 @@ median() { tr ' ' '\n' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 cmd_tput="$bench --bootstrap 127.0.0.1:$port --json produce --topic tput --partitions 4 --record-size 65536 --batch-bytes 1048576 --linger-ms 5 --inflight 10 --acks 1 --duration $secs"
 cmd_lat="$bench --bootstrap 127.0.0.1:$port --json produce --topic lat --partitions 1 --record-size 1024 --duration $secs --rate 1000 --linger-ms 0 --inflight 1 --acks 1"
 
+probe=build-release/tests/bench/produce_probe
+cmd_raw="$py tests/bench/raw_produce.py --bootstrap 127.0.0.1:$port --topic raw --partitions 8 --record-size 65536 --batch-bytes 1048576 --inflight 4 --acks 1 --duration $secs"
+cmd_rlat="$py tests/bench/raw_produce.py --bootstrap 127.0.0.1:$port --topic rlat --partitions 1 --record-size 1024 --batch-bytes 1024 --acks 1 --duration $secs --rate 1000 --probe $probe"
+
 # Latency first, on an idle disk.
 sync
 start lat1; lat_always=$($cmd_lat | tail -1); stop lat1
 start lat2 --set flush=none; lat_none=$($cmd_lat | tail -1); stop lat2
+start lat3; rlat_always=$($cmd_rlat | tail -1); stop lat3
+start lat4 --set flush=none; rlat_none=$($cmd_rlat | tail -1); stop lat4
+start lat5 --set log.segment.preallocate.zero.max.bytes.per.second=0
+rlat_nozero=$($cmd_rlat | tail -1); stop lat5
 
-tput_shared= tput_per= cpu_per=
+tput_shared= tput_per= cpu_per= tput_raw= cpu_raw=
 for i in $(seq "$runs"); do
   sync
   start t$i
@@ -78,26 +98,43 @@ for i in $(seq "$runs"); do
   r=$($cmd_tput | tail -1); tput_per="$tput_per $(field "$r" 'produce["mb_per_s"]')"
   cpu_per="$cpu_per $(awk '{print ($14+$15)/100}' /proc/$pid/stat)/$(field "$r" 'client_cpu_s')"
   stop p$i
+  sync
+  start r$i --set shard.endpoints=per-shard
+  r=$($cmd_raw | tail -1); tput_raw="$tput_raw $(field "$r" 'mb_per_s')"
+  gb=$(field "$r" 'mb_per_s * seconds / 1000')
+  cpu_raw="$cpu_raw $(awk -v gb="$gb" '{printf "%.2f", ($14+$15)/100/gb}' /proc/$pid/stat)/$(field "$r" 'round(client_cpu_s / (mb_per_s * seconds / 1000), 2)')"
+  stop r$i
 done
 med_shared=$(echo $tput_shared | median)
 med_per=$(echo $tput_per | median)
+med_raw=$(echo $tput_raw | median)
 
 lat() { echo "$(field "$1" 'produce["latency_us"]["p50"]') / $(field "$1" 'produce["latency_us"]["p99"]')"; }
+rlat() { echo "$(field "$1" 'latency_us["p50"]') / $(field "$1" 'latency_us["p99"]') / $(field "$1" 'latency_us["p99_9"]')"; }
 cat <<EOT
 | measure | value |
 | --- | --- |
 | fio io_uring O_DIRECT sequential write, 1 MiB blocks, iodepth 8 | $fio_seq MB/s |
+| fio the same into fresh fallocated space (16 GiB file, no overwrite: how a log fills segments) | $fio_fresh MB/s |
 | fio 16 KiB write + fdatasync, p50 / p99 | ${fio_sync% *} / ${fio_sync#* } us |
 | Sluice produce, 64 KiB records in 1 MiB batches, 4 partitions, acks=1, flush=always, shared endpoint (runs: $tput_shared) | median $med_shared MB/s ($(awk -v a="$med_shared" -v b="$fio_seq" 'BEGIN {printf "%.0f", 100*a/b}')% of fio) |
 | the same, shard.endpoints=per-shard (runs: $tput_per) | median $med_per MB/s ($(awk -v a="$med_per" -v b="$fio_seq" 'BEGIN {printf "%.0f", 100*a/b}')% of fio) |
 | broker / client CPU seconds per per-shard run | $cpu_per |
 | Sluice acks=1 latency at 1,000 records/s, 1 KiB, one in flight, flush=always, p50 / p99 | $(lat "$lat_always") us |
 | the same with flush=none (no fdatasync), p50 / p99 | $(lat "$lat_none") us |
+| raw client (prebuilt 1 MiB ProduceRequests of 64 KiB records), 8 partitions, 4 in flight each, acks=1, flush=always, per-shard endpoints (runs: $tput_raw) | median $med_raw MB/s ($(awk -v a="$med_raw" -v b="$fio_seq" 'BEGIN {printf "%.0f", 100*a/b}')% of fio, $(awk -v a="$med_raw" -v b="$fio_fresh" 'BEGIN {printf "%.0f", 100*a/b}')% of fio on fresh space) |
+| broker / client CPU seconds per GB in those runs | $cpu_raw |
+| produce_probe (C, one blocking socket) acks=1 latency, 1 KiB batch at 1,000/s, flush=always, p50 / p99 / p99.9 | $(rlat "$rlat_always") us |
+| the same with flush=none | $(rlat "$rlat_none") us |
+| the same with flush=always and zero pre-allocation off (fallocate only) | $(rlat "$rlat_nozero") us |
 
 Commands:
 
     fio --name=seq --directory=DIR --ioengine=io_uring --direct=1 --rw=write --bs=1M --size=2G --iodepth=8 --runtime=10 --time_based
+    fio --name=fresh --directory=DIR --ioengine=io_uring --direct=1 --rw=write --bs=1M --size=16G --fallocate=native --iodepth=8 --runtime=5 --time_based
     fio --name=sync --directory=DIR --ioengine=io_uring --direct=1 --rw=write --bs=16k --size=256M --fdatasync=1 --runtime=15 --time_based
     ${cmd_tput/--bootstrap 127.0.0.1:$port/--bootstrap HOST:PORT}
     ${cmd_lat/--bootstrap 127.0.0.1:$port/--bootstrap HOST:PORT}
+    ${cmd_raw/--bootstrap 127.0.0.1:$port/--bootstrap HOST:PORT}
+    ${cmd_rlat/--bootstrap 127.0.0.1:$port/--bootstrap HOST:PORT}
 EOT

@@ -56,6 +56,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_port_pair():
+    """A port P with P+1 free too (per-shard endpoints listen on both)."""
+    for _ in range(50):
+        p = free_port()
+        if p >= 65535 - 64:
+            continue
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", p + 1))
+            return p
+        except OSError:
+            continue
+    raise AssertionError("no two consecutive free ports")
+
+
 def listeners_on(port):
     """How many TCP sockets are in LISTEN state on this local port (any address)."""
     n = 0

@@ -412,7 +412,14 @@ def test_compaction_of_compressed_batches(make_broker, codec):
         kept = [bt for bt in batches_of(after, [o for o, _ in want.values()
                                                  if o in written[p]]) if bt["count"] > 0]
         assert kept and {bt["codec"] for bt in kept} == {codec}, (p, kept)
-        assert any(bt["count"] < bt["last"] - bt["base"] + 1 for bt in kept), (kept, \
-            "no %s batch of %s was rewritten" % (codec, p))
+        # A batch that held a latest value and an older one must have been
+        # rewritten; when the client's batching happened to put every
+        # latest value in batches of latest values only, none had to be.
+        survivors = sorted(o for o, _ in want.values() if o in written[p])
+        mixed = [bt for bt in batches_of(before, survivors)
+                 if bt["count"] > sum(1 for o in survivors if bt["base"] <= o <= bt["last"])]
+        if mixed:
+            assert any(bt["count"] < bt["last"] - bt["base"] + 1 for bt in kept), (kept, \
+                "no %s batch of %s was rewritten" % (codec, p))
     assert log_bytes(b, t) < sum(len(k) + len(v) for w in written.values()
                                  for k, v in w.values()) // 2

@@ -24,7 +24,7 @@ import pytest
 
 import group_raw as gr
 import kafka_raw as kr
-from conftest import unique, wait_for
+from conftest import free_port_pair, unique, wait_for
 from helpers import consumer, create_topic, produce_all, producer
 
 from confluent_kafka import TopicPartition
@@ -549,7 +549,7 @@ def test_describe_list_delete(make_broker):
 
 
 def test_find_coordinator(make_broker):
-    b = make_broker("--shards", "2", "--set", "shard.endpoints=per-shard")
+    b = make_broker("--shards", "2", "--set", "shard.endpoints=per-shard", port=free_port_pair())
     placement = subprocess.run([b.binary, "--describe-placement", "--data-dir", b.data_dir,
                                 "--shards", "2"], capture_output=True, text=True).stdout
     owner = {}

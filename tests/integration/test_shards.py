@@ -16,7 +16,6 @@ import os
 import re
 import select
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -26,7 +25,7 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 import kafka_raw as kr
-from conftest import REPO, _die_with_parent, free_port, sluiced_path, unique, wait_for
+from conftest import REPO, _die_with_parent, free_port, free_port_pair, sluiced_path, unique, wait_for
 from helpers import (Producers, admin, check_log, consume, consumer, list_topics, produce_all,
                      producer, produce_through_kills, read_log)
 
@@ -105,21 +104,6 @@ def read_partition(bootstrap, topic, partition):
     with kr.Conn.to(bootstrap) as c:
         _, recs = c.fetch_all(topic, partition)
     return [(r[0], r[3]) for r in recs]
-
-
-def free_port_pair():
-    """A port P with P+1 free too (per-shard endpoints listen on both)."""
-    for _ in range(50):
-        p = free_port()
-        if p >= 65535 - 64:
-            continue
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", p + 1))
-            return p
-        except OSError:
-            continue
-    raise AssertionError("no two consecutive free ports")
 
 
 def pending(conn):
