@@ -161,6 +161,81 @@ def test_leave_and_session_timeout(kb, cl):
     assert_exactly_once(d, t, 6)
 
 
+def test_rebalance_timeout_fences_a_member_that_does_not_revoke(kb, cl):
+    """A member asked to give partitions up that keeps reporting them is
+    fenced once its rebalance timeout (2 s here) passes, though it goes on
+    heartbeating; until then the newcomer gets none of them; afterwards it
+    gets them all, and the fenced member hears UNKNOWN_MEMBER_ID."""
+    t = unique("t")
+    assert create_topic(kb.bootstrap, t, partitions=4) is None
+    g = Group(cl, unique("g"))
+    assert g.hb("slow", topics=t, rebalance=2000)["error"] == NONE
+    g.settle(["slow"])
+    everything = ";".join(["%s:0,1,2,3" % t])
+    assert g.hb("new", topics=t)["error"] == NONE
+    t0 = time.monotonic()
+    while True:
+        assert time.monotonic() - t0 < 10, g.describe()
+        r = cl.cmd("hb", name="slow", group=g.group, owned=everything)
+        if r["error"] != NONE:
+            break
+        assert r["epoch"] < g.describe()["epoch"]  # still in its old epoch
+        r = g.hb("new")
+        assert r["error"] == NONE and r["owned"] == [], r
+        time.sleep(0.2)
+    assert r["error"] == gr.UNKNOWN_MEMBER_ID, r
+    assert 1.5 <= time.monotonic() - t0 < 6
+    assert "did not revoke its partitions within its rebalance timeout" in kb.log()
+    g.forget("slow")
+    d = g.settle(["new"])
+    assert len(d["members"]) == 1
+    assert_exactly_once(d, t, 4)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_membership(kb, cl, seed):
+    """Members joining, heartbeating, leaving and changing subscriptions in
+    a seeded random order over two topics (uniform and range voted for):
+    at every answer no partition is held by two members, and at the end
+    the group settles with every partition of the subscribed topics
+    exactly once."""
+    import random
+    rnd = random.Random(seed)
+    t1, t2 = unique("t"), unique("t")
+    assert create_topic(kb.bootstrap, t1, partitions=5) is None
+    assert create_topic(kb.bootstrap, t2, partitions=3) is None
+    g = Group(cl, unique("g"))
+    names = ["m%d" % i for i in range(6)]
+    live = set()
+    for _ in range(150):
+        n = rnd.choice(names)
+        op = rnd.random()
+        if n not in live:
+            subs = rnd.choice([t1, "%s,%s" % (t1, t2)])
+            r = g.hb(n, topics=subs, assignor=rnd.choice(["uniform", "range"]))
+            assert r["error"] == NONE, r
+            live.add(n)
+        elif op < 0.1:
+            assert g.hb(n, epoch=-1)["error"] == NONE
+            live.discard(n)
+            cl.cmd("forget", name=n)
+        elif op < 0.2:
+            r = g.hb(n, topics=rnd.choice([t1, t2, "%s,%s" % (t1, t2)]))
+            assert r["error"] == NONE, r
+        else:
+            r = g.hb(n)
+            assert r["error"] == NONE, r
+    # Everyone reads both topics at the end, so all 8 partitions are owned.
+    for n in sorted(live):
+        assert g.hb(n, topics="%s,%s" % (t1, t2))["error"] == NONE
+    d = g.settle(sorted(live))
+    assert len(d["members"]) == len(live)
+    owned = [tuple(x) for m in d["members"] for x in m["assignment"]]
+    assert sorted(owned) == sorted([(t1, p) for p in range(5)] + [(t2, p) for p in range(3)])
+    for m in d["members"]:
+        assert tp_set(m["assignment"]) == tp_set(m["target"])
+
+
 def test_static_member_keeps_its_partitions(kb, cl):
     """A static member (instance id) leaving with epoch -2 keeps its
     partitions reserved: the group epoch does not move and nobody else gets
