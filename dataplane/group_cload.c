@@ -27,8 +27,10 @@ static struct cmember *load_member(struct group_coord *gc, struct group *g, stru
 	if (m != NULL)
 		return m;
 	m = cmember_new(gc, g, id);
-	if (m != NULL)
-		cmember_link(gc, g, m);
+	if (m != NULL && cmember_link(gc, g, m) != 0) {
+		cmember_remove(gc, g, m);
+		m = NULL;
+	}
 	return m;
 }
 

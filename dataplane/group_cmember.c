@@ -344,9 +344,7 @@ struct cmember *cmember_new(struct group_coord *gc, struct group *g, struct kstr
 	if (m == NULL)
 		return NULL;
 	m->id = gstr_dup(id);
-	if (m->id.len <= 0) {
-		if (m->id.len > 0)
-			gstr_free(&m->id);
+	if (m->id.len <= 0) { /* no memory (an empty id is refused before) */
 		free(m);
 		return NULL;
 	}
@@ -371,7 +369,8 @@ void cmember_update_reconciled(struct cgroup *cg, struct cmember *m)
 	m->reconciled = r;
 }
 
-static void owners_add(struct cgroup *cg, struct cmember *m, const struct gtpset *s)
+static void owners_add(struct group_coord *gc, struct cgroup *cg, struct cmember *m,
+		       const struct gtpset *s)
 {
 	for (int32_t i = 0; i < s->n; i++) {
 		struct strmap_node *n = strmap_find(&cg->owners, &s->v[i], sizeof(s->v[i]));
@@ -385,15 +384,19 @@ static void owners_add(struct cgroup *cg, struct cmember *m, const struct gtpset
 		}
 		struct cg_owner *o = malloc(sizeof(*o));
 		if (o == NULL)
-			continue;
+			continue; /* then only the owner's own sets say it is owned */
 		o->tp = s->v[i];
 		o->m = m;
-		if (strmap_insert(&cg->owners, &o->node, &o->tp, sizeof(o->tp)) != 0)
+		if (strmap_insert(&cg->owners, &o->node, &o->tp, sizeof(o->tp)) != 0) {
 			free(o);
+			continue;
+		}
+		group_mem(gc, (int64_t)sizeof(*o));
 	}
 }
 
-static void owners_drop(struct cgroup *cg, struct cmember *m, const struct gtpset *s)
+static void owners_drop(struct group_coord *gc, struct cgroup *cg, struct cmember *m,
+			const struct gtpset *s)
 {
 	for (int32_t i = 0; i < s->n; i++) {
 		struct strmap_node *n = strmap_find(&cg->owners, &s->v[i], sizeof(s->v[i]));
@@ -404,6 +407,7 @@ static void owners_drop(struct cgroup *cg, struct cmember *m, const struct gtpse
 			continue;
 		strmap_remove(&cg->owners, &o->node);
 		free(o);
+		group_mem(gc, -(int64_t)sizeof(*o));
 	}
 }
 
@@ -413,13 +417,13 @@ static void votes_count(struct cgroup *cg, const struct cmember *m, int delta)
 		cg->assignor_votes[m->assignor] += delta;
 }
 
-void cmember_link(struct group_coord *gc, struct group *g, struct cmember *m)
+int cmember_link(struct group_coord *gc, struct group *g, struct cmember *m)
 {
 	struct cgroup *cg = g->cg;
 	if (m->linked)
-		return;
+		return 0;
 	if (strmap_insert(&cg->members, &m->by_id, m->id.ptr, (size_t)m->id.len) != 0)
-		say_warn("group %.*s: no memory for the member map", g->id.len, g->id.ptr);
+		return -1;
 	if (m->instance_id.len >= 0 && cmember_static(cg, m->instance_id) == NULL)
 		strmap_insert(&cg->statics, &m->by_instance, m->instance_id.ptr,
 			      (size_t)m->instance_id.len);
@@ -436,10 +440,11 @@ void cmember_link(struct group_coord *gc, struct group *g, struct cmember *m)
 	if (m->regex != NULL)
 		m->regex->count++;
 	votes_count(cg, m, +1);
-	owners_add(cg, m, &m->assigned);
-	owners_add(cg, m, &m->revoking);
+	owners_add(gc, cg, m, &m->assigned);
+	owners_add(gc, cg, m, &m->revoking);
 	if (g->state == GROUP_EMPTY)
 		group_set_state(g, GROUP_STABLE);
+	return 0;
 }
 
 void cmember_remove(struct group_coord *gc, struct group *g, struct cmember *m)
@@ -448,8 +453,8 @@ void cmember_remove(struct group_coord *gc, struct group *g, struct cmember *m)
 	gtimer_cancel(gc, &m->session);
 	gtimer_cancel(gc, &m->rebalance);
 	if (m->linked) {
-		owners_drop(cg, m, &m->assigned);
-		owners_drop(cg, m, &m->revoking);
+		owners_drop(gc, cg, m, &m->assigned);
+		owners_drop(gc, cg, m, &m->revoking);
 		strmap_remove(&cg->members, &m->by_id);
 		if (m->instance_id.len >= 0 && cmember_static(cg, m->instance_id) == m)
 			strmap_remove(&cg->statics, &m->by_instance);
@@ -603,8 +608,8 @@ void cmember_set_current(struct group_coord *gc, struct group *g, struct cmember
 {
 	struct cgroup *cg = g->cg;
 	if (m->linked) {
-		owners_drop(cg, m, &m->assigned);
-		owners_drop(cg, m, &m->revoking);
+		owners_drop(gc, cg, m, &m->assigned);
+		owners_drop(gc, cg, m, &m->revoking);
 	}
 	gtpset_free(&m->assigned);
 	gtpset_free(&m->revoking);
@@ -614,8 +619,8 @@ void cmember_set_current(struct group_coord *gc, struct group *g, struct cmember
 	m->prev_epoch = prev_epoch;
 	m->state = state;
 	if (m->linked) {
-		owners_add(cg, m, &m->assigned);
-		owners_add(cg, m, &m->revoking);
+		owners_add(gc, cg, m, &m->assigned);
+		owners_add(gc, cg, m, &m->revoking);
 	}
 	cmember_update_reconciled(cg, m);
 	cmember_recharge(gc, m);

@@ -321,7 +321,15 @@ static struct cmember *hb_replace(struct hb *h)
 	 * partitions in the maps. */
 	cmember_remove(gc, g, old);
 	h->old = NULL;
-	cmember_link(gc, g, m);
+	if (cmember_link(gc, g, m) != 0) {
+		/* The old one is gone (its tombstones are in the batch) and the
+		 * new one cannot be kept: the client rejoins. */
+		if (regex.len >= 0)
+			gstr_free(&regex);
+		cmember_remove(gc, g, m);
+		g->cg->rewrite = true;
+		return NULL;
+	}
 	if (regex.len > 0 && cmember_set_regex(gc, g, m, regex) != 0)
 		g->cg->rewrite = true;
 	if (regex.len >= 0)
@@ -416,8 +424,11 @@ static int hb_member_apply(struct hb *h)
 		changed = true;
 	} else if (h->m == NULL) {
 		h->m = cmember_new(gc, g, h->member_id);
+		if (h->m != NULL && cmember_link(gc, g, h->m) != 0) {
+			cmember_remove(gc, g, h->m);
+			h->m = NULL;
+		}
 		if (h->m != NULL) {
-			cmember_link(gc, g, h->m);
 			say_info("group %.*s: member %.*s joins", g->id.len, g->id.ptr,
 				 h->member_id.len, h->member_id.ptr);
 		}

@@ -500,7 +500,9 @@ struct cmember *cmember_find(struct cgroup *cg, struct kstr id);
 struct cmember *cmember_static(struct cgroup *cg, struct kstr instance_id);
 /* A member not in the group yet, epoch 0. NULL without memory. */
 struct cmember *cmember_new(struct group_coord *gc, struct group *g, struct kstr id);
-void cmember_link(struct group_coord *gc, struct group *g, struct cmember *m);
+/* Into the group's maps, list and counts. 0, or -1 without memory (not
+ * linked). */
+int cmember_link(struct group_coord *gc, struct group *g, struct cmember *m);
 /* Out of the group (maps, counts, owners, timers) and freed. */
 void cmember_remove(struct group_coord *gc, struct group *g, struct cmember *m);
 /* A string field replaced by a copy of s (null stays null). 0 or -1. */
