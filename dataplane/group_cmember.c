@@ -517,7 +517,9 @@ bool cmember_topics_equal(const struct cmember *m, const struct kstr *names, int
 	 * one of m's and every one of m's is named. */
 	if (n < m->n_topics)
 		return false;
-	uint8_t small[512];
+	/* Marks of m's names seen, on the stack for the usual few. */
+	enum { SEEN_ON_STACK = 512 };
+	uint8_t small[SEEN_ON_STACK];
 	uint8_t *seen = m->n_topics <= (int32_t)sizeof(small) ? small : calloc((size_t)m->n_topics, 1);
 	if (seen == NULL)
 		return false; /* treated as a change: the subscription is replaced */

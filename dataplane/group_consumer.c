@@ -55,7 +55,7 @@ static void hb_fail(struct group_coord *gc, struct group_op *op, int16_t err, co
 {
 	struct kafka_ConsumerGroupHeartbeatResponse *r = op->u.cheartbeat.resp;
 	if (fmt != NULL) {
-		char buf[512];
+		char buf[CGROUP_ERROR_MESSAGE_BYTES];
 		snprintf(buf, sizeof(buf), fmt, arg.len > 0 ? arg.len : 0,
 			 arg.ptr != NULL ? arg.ptr : "");
 		r->ErrorMessage = res_str(op, kstr_from(buf));

@@ -174,4 +174,8 @@ _Static_assert(SHARDS_MAX <= 64, "watch masks are 64-bit");
  * large group, or the whole group rewritten after a failed write). */
 #define CGROUP_WRITE_BATCH_BYTES 1048576
 
+/* The longest ErrorMessage a ConsumerGroupHeartbeat answer carries (it
+ * names a member or instance id, cut short past this). */
+#define CGROUP_ERROR_MESSAGE_BYTES 512
+
 #endif
