@@ -15,8 +15,10 @@ must guarantee.
 """
 
 import json
+import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -34,6 +36,9 @@ from kip848 import (FENCED_INSTANCE_ID, FENCED_MEMBER_EPOCH, GROUP_ID_NOT_FOUND,
                     INVALID_REQUEST, NON_EMPTY_GROUP, NONE, SESSION_MS, FAST, STALE_MEMBER_EPOCH,
                     UNRELEASED_INSTANCE_ID, UNSUPPORTED_ASSIGNOR, UNSUPPORTED_VERSION, Client,
                     Group, assert_exactly_once, tp_set)
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 @pytest.fixture
@@ -350,6 +355,36 @@ def test_partitions_added(kb, cl):
     assert len(list_topics(kb.bootstrap, t).topics[t].partitions) == 7
     got = consume(kb.bootstrap, t, partitions=range(7))
     assert [got[p][0]["value"] for p in range(7)] == [b"p%d" % p for p in range(7)]
+
+
+RDKAFKA_DIR = os.environ.get("SLUICE_KIP848_LIBRDKAFKA")
+
+
+@pytest.mark.skipif(not RDKAFKA_DIR,
+                    reason="needs librdkafka >= 2.4 for group.protocol=consumer (the installed "
+                           "2.0.2 predates it): set SLUICE_KIP848_LIBRDKAFKA to the directory "
+                           "of a newer librdkafka.so.1")
+def test_librdkafka_consumer_protocol(kb):
+    """A real client: confluent-kafka over a librdkafka with
+    group.protocol=consumer (kip848_rdkafka.py): three consumers read 600
+    records exactly once, committing each synchronously (OffsetCommit v9
+    with member epochs), spread over the three; two close and the third
+    takes all six partitions; the committed offsets are the log ends."""
+    t, grp = unique("t"), unique("g")
+    assert create_topic(kb.bootstrap, t, partitions=6) is None
+    d = produce_all(producer(kb.bootstrap), t, [{"value": b"v%d" % i, "partition": i % 6}
+                                                for i in range(600)])
+    assert not d.errors
+    env = dict(os.environ, LD_LIBRARY_PATH=RDKAFKA_DIR)
+    p = subprocess.run([sys.executable, os.path.join(HERE, "kip848_rdkafka.py"), kb.bootstrap,
+                        t, grp, "600"], env=env, capture_output=True, text=True, timeout=150)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    print("librdkafka %s: %s" % (r["librdkafka"], r))
+    assert r["consumed"] == 600 and r["duplicates"] == 0 and not r["errors"], r
+    assert r["consumers_used"] >= 2, r
+    assert r["last"] == list(range(6)) and r["takeover_s"] < 20, r
+    assert r["committed"] == [100] * 6, r
 
 
 # ------------------------------------------------------------------ offsets
