@@ -61,6 +61,7 @@ static void test_sets(void **state)
 	assert_int_equal(gtpset_copy(&a, &cp), 0);
 	assert_true(gtpset_eq(&cp, &a));
 	assert_false(gtpset_eq(&a, &b));
+	gtpset_free(&d);
 	struct gtpset e = { NULL, 0 };
 	assert_int_equal(gtpset_diff(&e, &a, &d), 0);
 	assert_int_equal(d.n, 0);
