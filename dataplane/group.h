@@ -1,6 +1,6 @@
 /*
- * group: the group coordinator (classic consumer groups and committed
- * offsets), one per shard.
+ * group: the group coordinator (classic consumer groups, KIP-848 consumer
+ * groups and committed offsets), one per shard.
  *
  * Where a group lives: its state is kept in partition
  * group_partition_for(id, N) of the compacted internal topic
@@ -21,7 +21,10 @@
  * are written when the leader's SyncGroup completes a rebalance (and when
  * a group becomes empty, or a static member is replaced), and SyncGroup
  * answers only after that write; DeleteGroups and OffsetDelete write
- * tombstones and answer once they are durable. At start-up each shard
+ * tombstones and answer once they are durable; a ConsumerGroupHeartbeat
+ * is answered once the records it caused (members, epochs, targets,
+ * assignments: group_crecords.h) are durable, or at once when it caused
+ * none and the group's earlier writes are. At start-up each shard
  * replays the partitions it owns (group_load.c) before it serves their
  * groups (COORDINATOR_LOAD_IN_PROGRESS meanwhile).
  *

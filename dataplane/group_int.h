@@ -3,8 +3,12 @@
  * (the per-shard table, timers, dispatch), group_member.c (members),
  * group_join.c and group_rebalance.c (the classic membership protocol),
  * group_offsets.c (committed offsets, admin requests, expiry),
- * group_store.c (records appended to __consumer_offsets) and group_load.c
- * (replay at start-up). Not for other modules: they use group.h.
+ * group_store.c (records appended to __consumer_offsets), group_load.c
+ * (replay at start-up), and for KIP-848 consumer groups group_consumer.c
+ * (the protocol), group_cmember.c (members and what is counted from
+ * them), group_cassign.c (subscription metadata, targets, reconciliation),
+ * group_cstore.c and group_cload.c (their records), group_cdescribe.c.
+ * Not for other modules: they use group.h.
  *
  * Memory: groups, members and offsets are malloc'ed by the coordinator
  * and charged to the shard's budget (shard_mem_charge) as they come and
