@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "group_assign.h"
 #include "storage/limits.h"
 #include "storage/sio.h"
 #include "limits.h"
@@ -183,6 +184,31 @@ static const struct config_entry config_table[] = {
 	  INT32_MAX,
 	  "groups one shard coordinates (with offsets or members); past it a new group gets "
 	  "COORDINATOR_NOT_AVAILABLE" },
+	{ "group.consumer.heartbeat.interval.ms", CT_INT32,
+	  F(group_consumer_heartbeat_interval_ms), "5000", 1, INT32_MAX,
+	  "consumer protocol (KIP-848): the heartbeat interval members are told" },
+	{ "group.consumer.min.heartbeat.interval.ms", CT_INT32,
+	  F(group_consumer_min_heartbeat_interval_ms), "5000", 1, INT32_MAX,
+	  "lowest group.consumer.heartbeat.interval.ms allowed" },
+	{ "group.consumer.max.heartbeat.interval.ms", CT_INT32,
+	  F(group_consumer_max_heartbeat_interval_ms), "15000", 1, INT32_MAX,
+	  "highest group.consumer.heartbeat.interval.ms allowed" },
+	{ "group.consumer.session.timeout.ms", CT_INT32, F(group_consumer_session_timeout_ms),
+	  "45000", 1, INT32_MAX,
+	  "consumer protocol: a member that sends no heartbeat for this long is fenced (its "
+	  "partitions go to the others)" },
+	{ "group.consumer.min.session.timeout.ms", CT_INT32,
+	  F(group_consumer_min_session_timeout_ms), "45000", 1, INT32_MAX,
+	  "lowest group.consumer.session.timeout.ms allowed" },
+	{ "group.consumer.max.session.timeout.ms", CT_INT32,
+	  F(group_consumer_max_session_timeout_ms), "60000", 1, INT32_MAX,
+	  "highest group.consumer.session.timeout.ms allowed" },
+	{ "group.consumer.max.size", CT_INT32, F(group_consumer_max_size), "10000", 1, INT32_MAX,
+	  "members of one consumer-protocol group (GROUP_MAX_SIZE_REACHED past it; Kafka's "
+	  "default has no limit)" },
+	{ "group.consumer.assignors", CT_STRING, F(group_consumer_assignors), "uniform,range", 0, 0,
+	  "server-side assignors members may ask for (uniform, range), comma-separated; the "
+	  "first is used when no member asks (UNSUPPORTED_ASSIGNOR for others)" },
 	{ "storage.faults", CT_STRING, F(storage_faults), "", 0, 0,
 	  "TESTS ONLY: make storage operations fail, rules EFFECT:OP[:file=..][:after=N]"
 	  "[:count=N][:while=PATH] separated by ';' (EFFECT eio|enospc|short|torn|einval, OP "
@@ -193,6 +219,38 @@ static const struct config_entry config_table[] = {
 #undef F
 
 #define CONFIG_TABLE_LEN (sizeof(config_table) / sizeof(config_table[0]))
+
+/* Kafka's checks of the consumer protocol's settings. */
+static int config_validate_consumer_groups(const struct broker_config *c, char *err,
+					   size_t err_len)
+{
+	if (c->group_consumer_min_session_timeout_ms > c->group_consumer_session_timeout_ms ||
+	    c->group_consumer_session_timeout_ms > c->group_consumer_max_session_timeout_ms) {
+		snprintf(err, err_len, "group.consumer.session.timeout.ms must be between "
+			 "group.consumer.min.session.timeout.ms and "
+			 "group.consumer.max.session.timeout.ms");
+		return -1;
+	}
+	if (c->group_consumer_min_heartbeat_interval_ms > c->group_consumer_heartbeat_interval_ms ||
+	    c->group_consumer_heartbeat_interval_ms > c->group_consumer_max_heartbeat_interval_ms) {
+		snprintf(err, err_len, "group.consumer.heartbeat.interval.ms must be between "
+			 "group.consumer.min.heartbeat.interval.ms and "
+			 "group.consumer.max.heartbeat.interval.ms");
+		return -1;
+	}
+	if (c->group_consumer_heartbeat_interval_ms >= c->group_consumer_session_timeout_ms) {
+		snprintf(err, err_len, "group.consumer.heartbeat.interval.ms must be less than "
+			 "group.consumer.session.timeout.ms");
+		return -1;
+	}
+	int8_t list[GASSIGN_COUNT];
+	if (gassignor_list_parse(c->group_consumer_assignors, list, GASSIGN_COUNT) <= 0) {
+		snprintf(err, err_len, "group.consumer.assignors: \"%s\" is not a comma-separated "
+			 "list of uniform and range", c->group_consumer_assignors);
+		return -1;
+	}
+	return 0;
+}
 
 static const struct config_entry *config_find(const char *key)
 {
@@ -516,6 +574,8 @@ int config_validate(const struct broker_config *c, char *err, size_t err_len)
 			 "group.max.session.timeout.ms");
 		return -1;
 	}
+	if (config_validate_consumer_groups(c, err, err_len) != 0)
+		return -1;
 	if (c->message_max_bytes > c->socket_request_max_bytes) {
 		snprintf(err, err_len, "message.max.bytes must not exceed socket.request.max.bytes");
 		return -1;

@@ -86,6 +86,15 @@ struct broker_config {
 	int32_t group_max_size;
 	int64_t group_max_metadata_bytes;       /* Sluice: per group */
 	int32_t group_coordinator_max_groups;   /* Sluice: per shard */
+	/* KIP-848 consumer groups (group_consumer.c). */
+	int32_t group_consumer_heartbeat_interval_ms;
+	int32_t group_consumer_min_heartbeat_interval_ms;
+	int32_t group_consumer_max_heartbeat_interval_ms;
+	int32_t group_consumer_session_timeout_ms;
+	int32_t group_consumer_min_session_timeout_ms;
+	int32_t group_consumer_max_session_timeout_ms;
+	int32_t group_consumer_max_size;
+	char group_consumer_assignors[64];      /* "uniform,range": the first is the default */
 	char storage_faults[512];      /* fault injection rules (tests) */
 	char log_level[16];
 };

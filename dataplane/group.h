@@ -1,6 +1,6 @@
 /*
- * group: the group coordinator (classic consumer groups and committed
- * offsets), one per shard.
+ * group: the group coordinator (classic consumer groups, KIP-848 consumer
+ * groups and committed offsets), one per shard.
  *
  * Where a group lives: its state is kept in partition
  * group_partition_for(id, N) of the compacted internal topic
@@ -21,7 +21,10 @@
  * are written when the leader's SyncGroup completes a rebalance (and when
  * a group becomes empty, or a static member is replaced), and SyncGroup
  * answers only after that write; DeleteGroups and OffsetDelete write
- * tombstones and answer once they are durable. At start-up each shard
+ * tombstones and answer once they are durable; a ConsumerGroupHeartbeat
+ * is answered once the records it caused (members, epochs, targets,
+ * assignments: group_crecords.h) are durable, or at once when it caused
+ * none and the group's earlier writes are. At start-up each shard
  * replays the partitions it owns (group_load.c) before it serves their
  * groups (COORDINATOR_LOAD_IN_PROGRESS meanwhile).
  *
@@ -61,6 +64,8 @@ enum group_op_kind {
 	GROUP_OP_DESCRIBE,
 	GROUP_OP_DELETE,
 	GROUP_OP_LIST,
+	GROUP_OP_CHEARTBEAT, /* ConsumerGroupHeartbeat (KIP-848) */
+	GROUP_OP_CDESCRIBE,  /* ConsumerGroupDescribe */
 };
 
 /* One partition of an OffsetCommit: in from the request, error out. */
@@ -129,6 +134,8 @@ struct group_op {
 			int32_t n;
 			struct group_offset_res *out;        /* from res */
 			int32_t n_out;
+			struct kstr member_id;               /* v9: null, or a consumer group member */
+			int32_t member_epoch;                /* v9: -1 when not a member */
 		} fetch;
 		struct {
 			const struct group_offset_key *keys;
@@ -144,6 +151,15 @@ struct group_op {
 			struct kafka_ListGroupsResponse_ListedGroup *out; /* from res */
 			int32_t n_out;
 		} list;
+		struct {
+			const struct kafka_ConsumerGroupHeartbeatRequest *body;
+			struct kstr client_id, client_host;
+			struct kafka_ConsumerGroupHeartbeatResponse *resp;
+		} cheartbeat;
+		struct {
+			struct kafka_ConsumerGroupDescribeResponse_DescribedGroup *out;
+			bool include_authorized_operations;
+		} cdescribe;
 	} u;
 };
 
@@ -171,6 +187,11 @@ bool group_coord_idle(const struct shard *sh);
 /* Append the coordinator's counters to the SIGUSR1 line. */
 void group_coord_stats_print(const struct shard *sh);
 
+/* A topic was created, deleted or grew on this shard (shard_topics.c):
+ * consumer groups check their subscribed topics again at their next
+ * heartbeat. O(1). */
+void group_coord_topics_changed(struct shard *sh);
+
 /* ---- the caller's side (group_call.c) ---- */
 
 /* The shard coordinating group_id, or -1 when __consumer_offsets is
@@ -190,6 +211,10 @@ void group_op_send(struct group_op *op, int dst);
 
 /* Free what the coordinator allocated for op's answer (after encoding). */
 void group_op_release(struct group_op *op);
+
+/* The client's host as Kafka reports it ("/" and the address), in the
+ * request's arena (handle_group.c). */
+struct kstr group_client_host(struct request *req);
 
 /* ---- the internal topic (group_coord.c) ---- */
 

@@ -249,6 +249,7 @@ static void group_free_zombies(struct group_coord *gc, struct group *g)
 static void group_free(struct group_coord *gc, struct group *g)
 {
 	group_free_zombies(gc, g);
+	cgroup_free(gc, g);
 	strmap_free(&g->members);
 	strmap_free(&g->statics);
 	strmap_free(&g->offsets);
@@ -299,13 +300,19 @@ void group_remove(struct group_coord *gc, struct group *g, int16_t err)
 	gtimer_cancel(gc, &g->sync_timer);
 	group_members_clear(gc, g, err);
 	group_offsets_clear(gc, g);
+	/* Consumer group members go now (their timers with them); the
+	 * struct stays while writes name the group. */
+	while (g->cg != NULL && g->cg->head != NULL)
+		cmember_remove(gc, g, g->cg->head);
 	if (g->refs == 0)
 		group_free(gc, g);
 }
 
 void group_drop_if_unused(struct group_coord *gc, struct group *g)
 {
-	if (!g->removed && g->state == GROUP_EMPTY && g->generation == 0 && g->n_members == 0 &&
+	/* A consumer group is written when it is created: it stays until it
+	 * is deleted or expires. */
+	if (!g->removed && g->type == GROUP_TYPE_CLASSIC && g->state == GROUP_EMPTY && g->generation == 0 && g->n_members == 0 &&
 	    g->n_pending == 0 && g->n_offsets == 0 && g->refs == 0)
 		group_remove(gc, g, KAFKA_NONE);
 }
@@ -394,6 +401,12 @@ void group_op_run(struct shard *sh, struct xcall *xc)
 	case GROUP_OP_LIST:
 		group_do_list(gc, op);
 		return;
+	case GROUP_OP_CHEARTBEAT:
+		group_do_cheartbeat(gc, op);
+		return;
+	case GROUP_OP_CDESCRIBE:
+		group_do_cdescribe(gc, op);
+		return;
 	}
 	op->error = KAFKA_INVALID_REQUEST;
 	group_op_reply(sh, op);
@@ -408,6 +421,12 @@ int group_coord_init(struct shard *sh)
 		return -ENOMEM;
 	gc->sh = sh;
 	gc->cfg = sh->cfg;
+	gc->n_assignors = gassignor_list_parse(sh->cfg->group_consumer_assignors, gc->assignors,
+					       GASSIGN_COUNT);
+	if (gc->n_assignors <= 0) { /* config_validate refuses it; be safe */
+		gc->assignors[0] = GASSIGN_UNIFORM;
+		gc->n_assignors = 1;
+	}
 	strmap_init(&gc->groups);
 	kw_init(&gc->scratch, 4096, 0);
 	kw_init(&gc->batch, 4096, 0);
@@ -471,6 +490,12 @@ void group_coord_turn(struct shard *sh)
 		group_expire_step(gc);
 }
 
+void group_coord_topics_changed(struct shard *sh)
+{
+	if (sh->groups != NULL)
+		sh->groups->topics_version++;
+}
+
 int64_t group_coord_deadline_ms(const struct shard *sh)
 {
 	const struct group_coord *gc = sh->groups;
@@ -495,19 +520,22 @@ bool group_coord_idle(const struct shard *sh)
 void group_coord_stats_print(const struct shard *sh)
 {
 	const struct group_coord *gc = sh->groups;
-	if (gc == NULL || (gc->n_groups == 0 && gc->stats.joins == 0 && gc->stats.commits == 0))
+	if (gc == NULL || (gc->n_groups == 0 && gc->stats.joins == 0 && gc->stats.commits == 0 &&
+			   gc->stats.cg_heartbeats == 0))
 		return;
 	const struct group_coord_stats *s = &gc->stats;
 	say_info("shard %d groups: groups=%d timers=%d joins=%llu syncs=%llu heartbeats=%llu "
 		 "commits=%llu commit_records=%llu offset_fetches=%llu rebalances=%llu "
 		 "members_expired=%llu offsets_expired=%llu groups_removed=%llu "
-		 "group_writes_failed=%llu", sh->id, gc->n_groups, gc->heap_n,
+		 "group_writes_failed=%llu cg_heartbeats=%llu cg_assignments=%llu "
+		 "cg_members_fenced=%llu", sh->id, gc->n_groups, gc->heap_n,
 		 (unsigned long long)s->joins, (unsigned long long)s->syncs,
 		 (unsigned long long)s->heartbeats, (unsigned long long)s->commits,
 		 (unsigned long long)s->commit_records, (unsigned long long)s->fetches,
 		 (unsigned long long)s->rebalances, (unsigned long long)s->members_expired,
 		 (unsigned long long)s->offsets_expired, (unsigned long long)s->groups_removed,
-		 (unsigned long long)s->writes_failed);
+		 (unsigned long long)s->writes_failed, (unsigned long long)s->cg_heartbeats,
+		 (unsigned long long)s->cg_assignments, (unsigned long long)s->cg_members_fenced);
 }
 
 void group_coord_destroy(struct shard *sh)

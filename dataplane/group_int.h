@@ -3,8 +3,12 @@
  * (the per-shard table, timers, dispatch), group_member.c (members),
  * group_join.c and group_rebalance.c (the classic membership protocol),
  * group_offsets.c (committed offsets, admin requests, expiry),
- * group_store.c (records appended to __consumer_offsets) and group_load.c
- * (replay at start-up). Not for other modules: they use group.h.
+ * group_store.c (records appended to __consumer_offsets), group_load.c
+ * (replay at start-up), and for KIP-848 consumer groups group_consumer.c
+ * (the protocol), group_cmember.c (members and what is counted from
+ * them), group_cassign.c (subscription metadata, targets, reconciliation),
+ * group_cstore.c and group_cload.c (their records), group_cdescribe.c.
+ * Not for other modules: they use group.h.
  *
  * Memory: groups, members and offsets are malloc'ed by the coordinator
  * and charged to the shard's budget (shard_mem_charge) as they come and
@@ -18,6 +22,8 @@
 #include <stdint.h>
 
 #include "group.h"
+#include "group_assign.h"
+#include "group_crecords.h"
 #include "group_protocol.h"
 #include "group_records.h"
 #include "kafka/kafka_errors.h"
@@ -39,7 +45,7 @@ const char *group_state_name(enum group_state s);
  * may move later at no cost (a heartbeat just writes it); `at`, the heap
  * key, catches up when it fires early. Moving a deadline earlier re-sorts
  * the heap. */
-enum gtimer_kind { GT_MEMBER, GT_JOIN, GT_SYNC };
+enum gtimer_kind { GT_MEMBER, GT_JOIN, GT_SYNC, GT_CSESSION, GT_CREBALANCE };
 
 struct gtimer {
 	int64_t at, due; /* sh->now_ms based */
@@ -97,11 +103,23 @@ struct goffset {
 	int64_t expire_ts;      /* wall ms, or -1 (OffsetCommit v2-4 retention) */
 };
 
+/* Which protocol a group speaks: classic (JoinGroup/SyncGroup) or the
+ * KIP-848 consumer protocol (ConsumerGroupHeartbeat). A group with only
+ * committed offsets is classic, as on Kafka. */
+enum group_type { GROUP_TYPE_CLASSIC, GROUP_TYPE_CONSUMER };
+
+struct cgroup;
+
 struct group {
 	struct strmap_node by_id;
 	struct group_coord *gc;
 	struct kstr id;
 	int32_t partition;           /* of __consumer_offsets */
+	enum group_type type;
+	struct cgroup *cg;           /* consumer groups: their state (group_consumer.c) */
+	int64_t write_end;           /* high watermark that makes its last write durable */
+	/* Classic groups: their state. A consumer group is Empty without
+	 * members and Stable with some here; its own state is cgroup_state. */
 	enum group_state state;
 	int64_t state_ts;            /* wall ms of the last state change, or -1 */
 	int32_t generation;
@@ -148,6 +166,7 @@ struct group_coord_stats {
 	uint64_t joins, syncs, heartbeats, commits, commit_records, fetches;
 	uint64_t rebalances, members_expired, offsets_expired, groups_removed;
 	uint64_t writes_failed;
+	uint64_t cg_heartbeats, cg_assignments, cg_members_fenced;
 };
 
 struct group_coord {
@@ -171,6 +190,12 @@ struct group_coord {
 	struct kwriter batch;        /* the batch being built */
 	struct offsets_batch cur;    /* ... and its state (group_store.c) */
 	bool stopped;                /* held requests answered at shutdown */
+	/* Bumped when a topic is created, deleted or grows: consumer groups
+	 * whose subscription metadata is older look at their topics again. */
+	uint64_t topics_version;
+	/* group.consumer.assignors, in order: the first is the default. */
+	int8_t assignors[GASSIGN_COUNT];
+	int n_assignors;
 	struct group_coord_stats stats;
 };
 
@@ -178,6 +203,10 @@ static inline struct group_coord *group_coord_of(struct shard *sh)
 {
 	return sh->groups;
 }
+
+/* READ, DELETE and DESCRIBE (AclOperation codes 3, 6, 8): what a group
+ * allows, all of it without an authorizer. */
+#define GROUP_AUTHORIZED_OPERATIONS ((1 << 3) | (1 << 6) | (1 << 8))
 
 /* ---- group_coord.c ---- */
 
@@ -365,6 +394,16 @@ void gstore_add_group_tombstone(struct group_coord *gc, struct group *g);
  * was written and done is not called. */
 struct gwrite *gstore_submit(struct group_coord *gc, struct group *g, struct group_op *op,
 			     struct gmember *member, gwrite_done_fn done);
+/* Add the key and value encoded in gc->scratch (key first, klen bytes;
+ * no value: a tombstone) to the batch being built. */
+void gstore_add_scratch(struct group_coord *gc, size_t klen, bool tombstone);
+/* Bytes of the batch being built. */
+size_t gstore_pending_bytes(const struct group_coord *gc);
+/* Wait, without writing, until g's last write is durable, then call done
+ * (with op; w->error set) from a later point. NULL when it already is
+ * (or without memory): the caller goes on at once. */
+struct gwrite *gstore_barrier(struct group_coord *gc, struct group *g, struct group_op *op,
+			      gwrite_done_fn done);
 
 /* ---- group_load.c ---- */
 
@@ -373,5 +412,189 @@ void group_load_start(struct group_coord *gc, int32_t p);
 /* Go on with the loads that wait for the loop (end of turn). */
 void group_load_turn(struct group_coord *gc);
 void group_load_free(struct group_coord *gc);
+
+/* ---- KIP-848 consumer groups (group_consumer.c, group_cmember.c,
+ * group_cassign.c, group_cstore.c, group_cload.c, group_cdescribe.c) ---- */
+
+/* States of a consumer group, with Kafka's names. */
+enum cgroup_state { CG_EMPTY, CG_ASSIGNING, CG_RECONCILING, CG_STABLE };
+
+/* A topic name members subscribe to, and how many do. */
+struct cg_sub {
+	struct strmap_node node;
+	int32_t count;
+	int32_t len;
+	char name[];
+};
+
+/* A SubscribedTopicRegex some members use, resolved against the topic
+ * table (POSIX extended syntax, matched against the whole name). */
+struct cg_regex {
+	struct strmap_node node;
+	int32_t count;       /* members using it */
+	void *re;            /* regex_t */
+	struct kstr *topics; /* matching names, sorted; malloc'ed with their bytes */
+	int32_t n_topics;
+	uint64_t version;    /* gc->topics_version it was resolved at */
+	int32_t len;
+	char src[];
+};
+
+/* A partition owned by a member (assigned, or being revoked): no other
+ * member is given it until the owner's heartbeat has let it go. */
+struct cg_owner {
+	struct strmap_node node;
+	struct gtp tp; /* the key */
+	struct cmember *m;
+};
+
+struct cmember {
+	struct strmap_node by_id;
+	struct strmap_node by_instance;  /* static members, in cg->statics */
+	struct group *g;
+	struct kstr id;
+	struct kstr instance_id, rack_id; /* null: none */
+	struct kstr client_id, client_host;
+	struct kstr *topics;   /* subscribed names, sorted; one allocation with their bytes */
+	int32_t n_topics;
+	struct cg_regex *regex; /* its SubscribedTopicRegex, or NULL */
+	int8_t assignor;       /* enum gassignor it asked for, or -1 */
+	int32_t rebalance_timeout_ms;
+	int32_t epoch, prev_epoch;
+	uint8_t state;         /* enum cmember_state */
+	struct gtpset assigned, revoking, target;
+	struct gtimer session, rebalance;
+	int32_t rebalance_epoch; /* the epoch the rebalance deadline is for */
+	bool reconciled;       /* STABLE at the group's assignment epoch */
+	bool linked;           /* in the group's maps and list */
+	bool has_record;       /* loading: its subscription record was seen */
+	struct cmember *next, *prev;
+	size_t mem_bytes;
+};
+
+struct cgroup {
+	int32_t epoch, assignment_epoch;
+	struct strmap members;   /* by id */
+	struct strmap statics;   /* by instance id */
+	struct cmember *head;
+	int32_t n_members, n_reconciled;
+	/* Subscription metadata: the topics some member subscribes to that
+	 * exist, sorted by name (names malloc'ed). */
+	struct cgrec_topic *meta;
+	int32_t n_meta;
+	uint64_t meta_version;   /* gc->topics_version it was last checked at */
+	struct strmap subs;      /* cg_sub by topic name */
+	struct strmap regexes;   /* cg_regex by source */
+	struct strmap owners;    /* cg_owner by topic-partition */
+	int32_t assignor_votes[GASSIGN_COUNT];
+	bool rewrite;            /* a write failed: the next one carries the whole group */
+	bool loaded_group_record; /* loading: its ConsumerGroupMetadata record was seen */
+	size_t mem_bytes;
+};
+
+/* group_cmember.c: the group's members and what is derived from them. */
+struct cgroup *cgroup_new(struct group_coord *gc);
+void cgroup_free(struct group_coord *gc, struct group *g);
+/* Make g a consumer group (it is classic and holds no members). 0, or
+ * -1 without memory. */
+int cgroup_attach(struct group_coord *gc, struct group *g);
+enum cgroup_state cgroup_state(const struct group *g);
+const char *cgroup_state_name(enum cgroup_state s);
+struct cmember *cmember_find(struct cgroup *cg, struct kstr id);
+struct cmember *cmember_static(struct cgroup *cg, struct kstr instance_id);
+/* A member not in the group yet, epoch 0. NULL without memory. */
+struct cmember *cmember_new(struct group_coord *gc, struct group *g, struct kstr id);
+/* Into the group's maps, list and counts. 0, or -1 without memory (not
+ * linked). */
+int cmember_link(struct group_coord *gc, struct group *g, struct cmember *m);
+/* Out of the group (maps, counts, owners, timers) and freed. */
+void cmember_remove(struct group_coord *gc, struct group *g, struct cmember *m);
+/* A string field replaced by a copy of s (null stays null). 0 or -1. */
+int cmember_set_str(struct group_coord *gc, struct cmember *m, struct kstr *field, struct kstr s);
+/* The subscription: names (copied, sorted, deduplicated) and/or regex
+ * (NULL to leave one as it is). 0, -1 without memory, -2 for a regex
+ * that does not compile. */
+int cmember_set_topics(struct group_coord *gc, struct group *g, struct cmember *m,
+		       const struct kstr *names, int32_t n);
+int cmember_set_regex(struct group_coord *gc, struct group *g, struct cmember *m, struct kstr regex);
+bool cmember_topics_equal(const struct cmember *m, const struct kstr *names, int32_t n);
+void cmember_set_assignor(struct cgroup *cg, struct cmember *m, int8_t assignor);
+/* Replace the member's epoch, state and sets (taking the sets); owners
+ * and the reconciled count follow. */
+void cmember_set_current(struct group_coord *gc, struct group *g, struct cmember *m, int32_t epoch,
+			 int32_t prev_epoch, uint8_t state, struct gtpset assigned,
+			 struct gtpset revoking);
+void cmember_set_target(struct group_coord *gc, struct cmember *m, struct gtpset target);
+/* Recount whether m is reconciled (after its state or the assignment
+ * epoch changed). */
+void cmember_update_reconciled(struct cgroup *cg, struct cmember *m);
+/* Does another member own tp? */
+bool cgroup_taken(struct cgroup *cg, struct cmember *self, const struct gtp *tp);
+/* Is any member subscribed to topic (by name or regex)? */
+bool cgroup_subscribed_to(struct group_coord *gc, struct group *g, struct kstr topic);
+/* Resolve regexes whose resolution is older than the topic table. */
+void cgroup_regexes_refresh(struct group_coord *gc, struct cgroup *cg);
+/* The assignor the members vote for, else the first configured one. */
+int cgroup_preferred_assignor(const struct group_coord *gc, const struct cgroup *cg);
+/* Group a set's partitions by topic for an answer: calls fn for each
+ * topic run. */
+typedef int (*gtp_run_fn)(void *arg, struct kuuid topic, const struct gtp *v, int32_t n);
+int gtpset_runs(const struct gtpset *s, gtp_run_fn fn, void *arg);
+/* Out-of-memory-safe copy of a set. */
+struct gtpset cg_set_copy(const struct gtpset *s);
+
+/* group_cassign.c: subscription metadata and target assignments. */
+/* Recompute the subscription metadata; true when it changed (then it is
+ * replaced; *oom on failure, nothing changed). */
+bool cgroup_meta_refresh(struct group_coord *gc, struct group *g, bool *oom);
+/* A new target assignment for the group epoch: changed targets and the
+ * assignment epoch go into the batch being built. 0 or -1 (no memory). */
+int cgroup_assign(struct group_coord *gc, struct group *g);
+/* Reconcile m towards its target; records go into the batch. 0, 1
+ * (fence it), -1 (no memory). *changed says whether its assignment moved. */
+int cmember_reconcile(struct group_coord *gc, struct group *g, struct cmember *m,
+		      const struct gtpset *owned, bool *assigned_changed);
+/* The name of a topic by id, from the shard's table ("" if deleted). */
+struct kstr cgroup_topic_name(struct group_coord *gc, struct kuuid id);
+
+/* group_cstore.c: the records of a consumer group. */
+void cgstore_begin(struct group_coord *gc, struct group *g);
+void cgstore_epoch(struct group_coord *gc, struct group *g);
+void cgstore_meta(struct group_coord *gc, struct group *g);
+void cgstore_member(struct group_coord *gc, struct group *g, struct cmember *m);
+void cgstore_target(struct group_coord *gc, struct group *g, struct cmember *m);
+void cgstore_target_epoch(struct group_coord *gc, struct group *g);
+void cgstore_current(struct group_coord *gc, struct group *g, struct cmember *m);
+void cgstore_member_tombstones(struct group_coord *gc, struct group *g, struct kstr member_id);
+/* Tombstones of every group-level record (the group is deleted or
+ * becomes classic; its members are gone). */
+void cgstore_group_tombstones(struct group_coord *gc, struct group *g);
+/* Cut the batch here when it is large (CGROUP_WRITE_BATCH_BYTES). */
+void cgstore_maybe_cut(struct group_coord *gc, struct group *g);
+/* Write what was added since cgstore_begin; op (may be NULL) is
+ * answered when durable, with the write's error if it failed. Returns
+ * false when nothing was added (the caller answers op itself). */
+bool cgstore_submit(struct group_coord *gc, struct group *g, struct group_op *op);
+
+/* group_consumer.c: the protocol. */
+void group_do_cheartbeat(struct group_coord *gc, struct group_op *op);
+void cgroup_timer_fire(struct group_coord *gc, struct gtimer *t);
+/* Kafka's ConsumerGroup.validateOffsetCommit / validateOffsetFetch. */
+int16_t cgroup_commit_validate(struct group *g, int16_t version, int32_t epoch,
+			       struct kstr member_id);
+int16_t cgroup_fetch_validate(struct group *g, struct kstr member_id, int32_t epoch);
+/* A JoinGroup to an empty consumer group makes it classic again
+ * (tombstones written); false when it has members. */
+bool cgroup_convert_to_classic(struct group_coord *gc, struct group *g);
+
+/* group_cload.c: replay at start-up. */
+void cgroup_load_record(struct group_coord *gc, const struct offsets_key *k, const uint8_t *value,
+			int32_t value_len);
+/* After its partition is loaded: derived state and timers. false when
+ * the group has nothing left (drop it). */
+bool cgroup_loaded(struct group_coord *gc, struct group *g);
+
+/* group_cdescribe.c */
+void group_do_cdescribe(struct group_coord *gc, struct group_op *op);
 
 #endif

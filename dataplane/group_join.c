@@ -346,6 +346,12 @@ void group_do_join(struct group_coord *gc, struct group_op *op)
 	}
 	bool unknown = b->MemberId.len <= 0;
 	struct group *g = group_find(gc, op->group_id);
+	if (g != NULL && g->type == GROUP_TYPE_CONSUMER && !cgroup_convert_to_classic(gc, g)) {
+		/* Kafka 4.0 would take a classic member into a consumer group
+		 * with members (online migration); Sluice does not. */
+		gop_join_fail(gc, op, KAFKA_INCONSISTENT_GROUP_PROTOCOL, KSTR(""));
+		return;
+	}
 	if (g == NULL && !unknown) {
 		gop_join_fail(gc, op, KAFKA_UNKNOWN_MEMBER_ID, b->MemberId);
 		return;
@@ -382,7 +388,7 @@ void group_do_heartbeat(struct group_coord *gc, struct group_op *op)
 		return;
 	}
 	struct group *g = err == KAFKA_NONE ? group_find(gc, op->group_id) : NULL;
-	if (err == KAFKA_NONE && g == NULL)
+	if (err == KAFKA_NONE && (g == NULL || g->type == GROUP_TYPE_CONSUMER))
 		err = KAFKA_UNKNOWN_MEMBER_ID;
 	if (err == KAFKA_NONE && g->state == GROUP_DEAD)
 		err = KAFKA_COORDINATOR_NOT_AVAILABLE;
@@ -445,8 +451,9 @@ void group_do_leave(struct group_coord *gc, struct group_op *op)
 		return;
 	}
 	for (int32_t i = 0; i < op->u.leave.n; i++)
-		op->u.leave.out[i].ErrorCode = g == NULL ? KAFKA_UNKNOWN_MEMBER_ID
-							 : leave_one(gc, g, &op->u.leave.members[i]);
+		op->u.leave.out[i].ErrorCode = g == NULL || g->type == GROUP_TYPE_CONSUMER
+						       ? KAFKA_UNKNOWN_MEMBER_ID
+						       : leave_one(gc, g, &op->u.leave.members[i]);
 	if (g != NULL)
 		group_drop_if_unused(gc, g);
 	gop_reply(gc, op, KAFKA_NONE);

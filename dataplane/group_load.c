@@ -104,6 +104,11 @@ static void load_group_metadata(struct group_coord *gc, const struct offsets_key
 	struct group *g = load_group(gc, k->group, !r->tombstone);
 	if (g == NULL)
 		return;
+	if (g->type == GROUP_TYPE_CONSUMER) {
+		if (r->tombstone)
+			return; /* a classic group that became a consumer group */
+		cgroup_free(gc, g); /* ... and this one became classic again */
+	}
 	load_group_reset(gc, g);
 	if (r->tombstone)
 		return;
@@ -142,6 +147,9 @@ static void load_record(struct gload *gl, const struct compact_rec *r)
 	gl->records++;
 	if (k.version == OFFSETS_KEY_GROUP)
 		load_group_metadata(gl->gc, &k, r);
+	else if (k.version >= CGREC_GROUP && k.version <= CGREC_CURRENT)
+		cgroup_load_record(gl->gc, &k, r->tombstone ? NULL : r->value,
+				   r->tombstone ? 0 : r->value_len);
 	else
 		load_offset(gl->gc, &k, r);
 }
@@ -185,7 +193,10 @@ static void load_finish(struct gload *gl, bool ok)
 			continue;
 		g->loading = false;
 		n_groups++;
-		if (g->n_members > 0) {
+		if (g->type == GROUP_TYPE_CONSUMER) {
+			if (!cgroup_loaded(gc, g))
+				group_remove(gc, g, KAFKA_NONE);
+		} else if (g->n_members > 0) {
 			g->state = GROUP_STABLE;
 			group_members_loaded(gc, g);
 		} else if (g->n_offsets == 0 && g->generation == 0) {

@@ -129,6 +129,8 @@ static int16_t commit_validate(struct group *g, struct group_op *op)
 	struct kstr member_id = op->u.commit.member_id, instance_id = op->u.commit.instance_id;
 	if (g->state == GROUP_DEAD)
 		return KAFKA_COORDINATOR_NOT_AVAILABLE;
+	if (g->type == GROUP_TYPE_CONSUMER)
+		return cgroup_commit_validate(g, op->version, generation, member_id);
 	/* Generation -1: an admin client, or a consumer that only stores
 	 * offsets here; allowed while the group has no members. */
 	if (generation < 0 && g->state == GROUP_EMPTY)
@@ -193,9 +195,10 @@ void group_do_commit(struct group_coord *gc, struct group_op *op)
 	if (err == KAFKA_NONE && g == NULL) {
 		/* Only a group that stores offsets without membership may be
 		 * created by a commit; a member's commit to an unknown group
-		 * is from an old generation. */
+		 * is from an old generation (from v9, which consumer-protocol
+		 * members use, Kafka says GROUP_ID_NOT_FOUND). */
 		if (op->u.commit.generation >= 0)
-			err = KAFKA_ILLEGAL_GENERATION;
+			err = op->version >= 9 ? KAFKA_GROUP_ID_NOT_FOUND : KAFKA_ILLEGAL_GENERATION;
 		else if ((g = group_create(gc, op->group_id)) == NULL)
 			err = KAFKA_COORDINATOR_NOT_AVAILABLE;
 	}
@@ -296,6 +299,15 @@ void group_do_fetch(struct group_coord *gc, struct group_op *op)
 	/* Offsets are answered whatever the group's state: a group may
 	 * store offsets without using membership. */
 	struct group *g = group_find(gc, op->group_id);
+	if (g != NULL && g->type == GROUP_TYPE_CONSUMER && op->version >= 9) {
+		/* v9: a consumer-protocol member fetches with its epoch. */
+		err = cgroup_fetch_validate(g, op->u.fetch.member_id, op->u.fetch.member_epoch);
+		if (err != KAFKA_NONE) {
+			op->error = err;
+			group_op_reply(gc->sh, op);
+			return;
+		}
+	}
 	bool oom = false;
 	int32_t n = op->u.fetch.keys != NULL ? op->u.fetch.n : (g != NULL ? g->n_offsets : 0);
 	op->u.fetch.n_out = 0;
@@ -354,7 +366,10 @@ static void delete_write(struct group_coord *gc, struct group *g, struct group_o
 {
 	bool dead = deleted || (g->state == GROUP_EMPTY && g->n_offsets == 0 &&
 				g->n_members == 0 && g->n_pending == 0);
-	if (dead) {
+	if (dead && g->type == GROUP_TYPE_CONSUMER) {
+		cgstore_group_tombstones(gc, g);
+		tombstones++;
+	} else if (dead) {
 		gstore_add_group_tombstone(gc, g);
 		tombstones++;
 	}
@@ -379,7 +394,8 @@ void group_do_offset_delete(struct group_coord *gc, struct group_op *op)
 	struct group *g = err == KAFKA_NONE ? group_find(gc, op->group_id) : NULL;
 	if (err == KAFKA_NONE && (g == NULL || g->state == GROUP_DEAD))
 		err = KAFKA_GROUP_ID_NOT_FOUND;
-	bool consumer = g != NULL && kstr_eq(g->protocol_type, KSTR("consumer"));
+	bool consumer = g != NULL && (g->type == GROUP_TYPE_CONSUMER ||
+				      kstr_eq(g->protocol_type, KSTR("consumer")));
 	if (err == KAFKA_NONE && g->state != GROUP_EMPTY && !consumer)
 		err = KAFKA_NON_EMPTY_GROUP;
 	if (err != KAFKA_NONE) {
@@ -393,7 +409,10 @@ void group_do_offset_delete(struct group_coord *gc, struct group_op *op)
 		const struct group_offset_key *k = &op->u.offset_delete.keys[i];
 		if (*k->error != KAFKA_NONE)
 			continue;
-		if (g->state != GROUP_EMPTY && group_subscribed_to(g, k->topic)) {
+		bool subscribed = g->type == GROUP_TYPE_CONSUMER
+					  ? cgroup_subscribed_to(gc, g, k->topic)
+					  : g->state != GROUP_EMPTY && group_subscribed_to(g, k->topic);
+		if (subscribed) {
 			*k->error = KAFKA_GROUP_SUBSCRIBED_TO_TOPIC;
 			continue;
 		}
@@ -436,10 +455,6 @@ void group_do_delete(struct group_coord *gc, struct group_op *op)
 
 /* ---- DescribeGroups, ListGroups ---- */
 
-/* READ, DELETE and DESCRIBE (AclOperation codes 3, 6, 8): what a group
- * allows, all of it without an authorizer. */
-#define GROUP_AUTHORIZED_OPERATIONS ((1 << 3) | (1 << 6) | (1 << 8))
-
 static struct kstr res_copy(struct group_op *op, struct kstr s, bool *oom)
 {
 	if (s.len < 0)
@@ -461,7 +476,9 @@ void group_do_describe(struct group_coord *gc, struct group_op *op)
 	if (op->u.describe.include_authorized_operations)
 		out->AuthorizedOperations = GROUP_AUTHORIZED_OPERATIONS;
 	out->ErrorCode = KAFKA_NONE;
-	if (g == NULL) {
+	/* Kafka 4.0 describes only classic groups here (up to v5: a consumer
+	 * group is "Dead", with no error; ConsumerGroupDescribe is its API). */
+	if (g == NULL || g->type == GROUP_TYPE_CONSUMER) {
 		out->GroupState = KSTR("Dead");
 		group_op_reply(gc->sh, op);
 		return;
@@ -523,17 +540,23 @@ void group_do_list(struct group_coord *gc, struct group_op *op)
 		oom = op->u.list.out == NULL;
 	}
 	for (struct group *g = gc->groups_head; g != NULL && !oom; g = g->next) {
-		if (g->loading || !list_match(op->u.list.states, op->u.list.n_states,
-					      group_state_name(g->state)) ||
-		    !list_match(op->u.list.types, op->u.list.n_types, "classic"))
+		bool consumer = g->type == GROUP_TYPE_CONSUMER;
+		const char *state = consumer ? cgroup_state_name(cgroup_state(g))
+					     : group_state_name(g->state);
+		const char *type = consumer ? "consumer" : "classic";
+		if (g->loading || !list_match(op->u.list.states, op->u.list.n_states, state) ||
+		    !list_match(op->u.list.types, op->u.list.n_types, type))
 			continue;
 		struct kafka_ListGroupsResponse_ListedGroup *l = &op->u.list.out[op->u.list.n_out++];
 		kafka_ListGroupsResponse_ListedGroup_init(l);
 		l->GroupId = res_copy(op, g->id, &oom);
-		l->ProtocolType = res_copy(op, g->protocol_type.len < 0 ? KSTR("") : g->protocol_type,
-					   &oom);
-		l->GroupState = kstr_from(group_state_name(g->state));
-		l->GroupType = KSTR("classic");
+		if (consumer)
+			l->ProtocolType = KSTR("consumer");
+		else
+			l->ProtocolType = res_copy(op, g->protocol_type.len < 0 ? KSTR("")
+									: g->protocol_type, &oom);
+		l->GroupState = kstr_from(state);
+		l->GroupType = kstr_from(type);
 	}
 	if (oom) {
 		op->u.list.n_out = 0;
@@ -551,11 +574,17 @@ static int64_t retention_ms(const struct broker_config *cfg)
 }
 
 /* Is o expired for g at wall time now? (Kafka's getExpiredOffsets) */
-static bool offset_expired(const struct group *g, const struct goffset *o, int64_t now,
+static bool offset_expired(struct group *g, const struct goffset *o, int64_t now,
 			   int64_t retention)
 {
 	int64_t base;
-	if (g->protocol_type.len >= 0 && g->state == GROUP_EMPTY) {
+	if (g->type == GROUP_TYPE_CONSUMER) {
+		/* Kafka's consumer groups: an offset of a topic no member
+		 * subscribes to expires counted from its commit. */
+		if (cgroup_subscribed_to(g->gc, g, o->topic))
+			return false;
+		base = o->commit_ts;
+	} else if (g->protocol_type.len >= 0 && g->state == GROUP_EMPTY) {
 		/* No consumer left: counted from when the group emptied. */
 		base = g->state_ts >= 0 ? g->state_ts : o->commit_ts;
 	} else if (g->protocol_type.len < 0) {

@@ -272,6 +272,10 @@ void group_timer_fire(struct group_coord *gc, struct gtimer *t)
 	case GT_SYNC:
 		sync_timer_fire(gc, container_of(t, struct group, sync_timer));
 		return;
+	case GT_CSESSION:
+	case GT_CREBALANCE:
+		cgroup_timer_fire(gc, t);
+		return;
 	}
 }
 
@@ -332,7 +336,8 @@ void group_do_sync(struct group_coord *gc, struct group_op *op)
 	if (err == KAFKA_COORDINATOR_LOAD_IN_PROGRESS)
 		err = KAFKA_REBALANCE_IN_PROGRESS; /* Kafka: rejoin, do not rediscover */
 	struct group *g = err == KAFKA_NONE ? group_find(gc, op->group_id) : NULL;
-	if (err == KAFKA_NONE && g == NULL)
+	/* A consumer group has no classic members (see group_do_join). */
+	if (err == KAFKA_NONE && (g == NULL || g->type == GROUP_TYPE_CONSUMER))
 		err = KAFKA_UNKNOWN_MEMBER_ID;
 	if (err == KAFKA_NONE && g->state == GROUP_DEAD)
 		err = KAFKA_COORDINATOR_NOT_AVAILABLE;

@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "group_crecords.h"
 #include "group_records.h"
 #include "storage/batch.h"
 
@@ -91,7 +92,16 @@ int offsets_key_decode(const uint8_t *p, size_t n, struct offsets_key *k)
 		k->partition = kr_int32(&r);
 		break;
 	case OFFSETS_KEY_GROUP:
+	case CGREC_GROUP:
+	case CGREC_PARTITIONS:
+	case CGREC_TARGET:
 		k->group = kr_string(&r);
+		break;
+	case CGREC_MEMBER:
+	case CGREC_TARGET_MEMBER:
+	case CGREC_CURRENT:
+		k->group = kr_string(&r);
+		k->member = kr_string(&r);
 		break;
 	default:
 		return 1;

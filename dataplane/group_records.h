@@ -62,15 +62,17 @@ int32_t group_partition_for(struct kstr group_id, int32_t n_partitions);
 
 /* A decoded record key. Strings point into the key bytes. */
 struct offsets_key {
-	int16_t version; /* OFFSETS_KEY_* */
+	int16_t version; /* OFFSETS_KEY_*, or a consumer group record type (group_crecords.h) */
 	struct kstr group;
 	struct kstr topic;  /* offset commit keys */
 	int32_t partition;
+	struct kstr member; /* consumer group member records */
 };
 
-/* 0 with *k filled; 1 for a key version this code does not know (records
- * of the consumer protocol, transactions...: skipped, as Kafka's classic
- * loader skips them); -1 for malformed bytes. */
+/* 0 with *k filled (offset commits, classic group metadata, and the
+ * consumer group records of types 3-8); 1 for a key version this code does
+ * not know (share and streams groups, transactions...: skipped); -1 for
+ * malformed bytes. */
 int offsets_key_decode(const uint8_t *p, size_t n, struct offsets_key *k);
 
 void offsets_key_commit_encode(struct kwriter *w, struct kstr group, struct kstr topic,

@@ -21,8 +21,7 @@ void gstore_begin(struct group_coord *gc)
 	offsets_batch_begin(&gc->cur, &gc->batch, group_wall_ms());
 }
 
-/* Add the key and value encoded in gc->scratch (key first, klen bytes). */
-static void gstore_add_scratch(struct group_coord *gc, size_t klen, bool tombstone)
+void gstore_add_scratch(struct group_coord *gc, size_t klen, bool tombstone)
 {
 	struct kwriter *s = &gc->scratch;
 	if (s->err)
@@ -31,6 +30,11 @@ static void gstore_add_scratch(struct group_coord *gc, size_t klen, bool tombsto
 	struct kbytes value = tombstone ? KBYTES_NULL
 					: (struct kbytes){ s->buf + klen, (int32_t)(s->len - klen) };
 	offsets_batch_add(&gc->cur, key, value);
+}
+
+size_t gstore_pending_bytes(const struct group_coord *gc)
+{
+	return gc->cur.count > 0 ? gc->batch.len : 0;
 }
 
 void gstore_add_offset(struct group_coord *gc, struct group *g, struct kstr topic,
@@ -165,11 +169,9 @@ static int16_t gstore_append(struct group_coord *gc, struct partition *p, size_t
 	return KAFKA_NONE;
 }
 
-struct gwrite *gstore_submit(struct group_coord *gc, struct group *g, struct group_op *op,
-			     struct gmember *member, gwrite_done_fn done)
+static struct gwrite *gwrite_new(struct group_coord *gc, struct group *g, struct group_op *op,
+				 struct gmember *member, gwrite_done_fn done)
 {
-	struct shard *sh = gc->sh;
-	size_t len = offsets_batch_end(&gc->cur);
 	struct gwrite *w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return NULL;
@@ -183,16 +185,52 @@ struct gwrite *gstore_submit(struct group_coord *gc, struct group *g, struct gro
 	w->wait.done = gwrite_durable;
 	g->refs++;
 	gc->writes_in_flight++;
+	return w;
+}
+
+struct gwrite *gstore_submit(struct group_coord *gc, struct group *g, struct group_op *op,
+			     struct gmember *member, gwrite_done_fn done)
+{
+	struct shard *sh = gc->sh;
+	size_t len = offsets_batch_end(&gc->cur);
+	struct gwrite *w = gwrite_new(gc, g, op, member, done);
+	if (w == NULL)
+		return NULL;
 	struct partition *p = shard_partition_find(sh, KSTR(OFFSETS_TOPIC_NAME), g->partition);
 	int64_t needed = 0;
 	w->error = gstore_append(gc, p, len, &needed);
-	if (w->error == KAFKA_NONE && plog_high_watermark(p->log) < needed) {
-		partition_wait_durable(p, &w->wait, needed, &w->wait_error);
-		return w;
+	if (w->error == KAFKA_NONE) {
+		/* Later answers about g wait for this too (gstore_barrier). */
+		g->write_end = needed;
+		if (plog_high_watermark(p->log) < needed) {
+			partition_wait_durable(p, &w->wait, needed, &w->wait_error);
+			return w;
+		}
 	}
 	/* Done already (failed, or durable: a duplicate cannot happen here,
 	 * but the rule is the produce path's): report it on this turn, after
 	 * the caller has filled in what it needs. */
 	xcall_send(sh, sh->id, &w->later_x, gwrite_later_run, NULL);
+	return w;
+}
+
+struct gwrite *gstore_barrier(struct group_coord *gc, struct group *g, struct group_op *op,
+			      gwrite_done_fn done)
+{
+	struct partition *p = shard_partition_find(gc->sh, KSTR(OFFSETS_TOPIC_NAME), g->partition);
+	if (p == NULL || p->log == NULL || plog_high_watermark(p->log) >= g->write_end)
+		return NULL;
+	struct gwrite *w = gwrite_new(gc, g, op, NULL, done);
+	if (w == NULL)
+		return NULL;
+	if (plog_error(p->log) != 0) {
+		/* Offline: no advance will come to resolve a wait. */
+		w->error = KAFKA_NOT_COORDINATOR;
+		xcall_send(gc->sh, gc->sh->id, &w->later_x, gwrite_later_run, NULL);
+		return w;
+	}
+	/* The partition's waits are resolved by a walk of the whole list, so
+	 * this one may sit behind later offsets. */
+	partition_wait_durable(p, &w->wait, g->write_end, &w->wait_error);
 	return w;
 }

@@ -17,7 +17,7 @@
 
 /* Kafka reports a member's host as Java's InetAddress.toString: "/" and
  * the address, without the port. conn->peer is "address:port". */
-static struct kstr client_host(struct request *req)
+struct kstr group_client_host(struct request *req)
 {
 	const char *peer = req->conn->peer;
 	const char *colon = strrchr(peer, ':');
@@ -72,7 +72,7 @@ int handle_JoinGroup(struct request *req, struct kreader *r)
 	st->op.u.join.resp = &st->resp;
 	st->op.u.join.client_id = handler_strdup(req, req->client_id.len < 0 ? KSTR("")
 									  : req->client_id);
-	st->op.u.join.client_host = client_host(req);
+	st->op.u.join.client_host = group_client_host(req);
 	req->resp_body = st;
 	req->resume = join_respond;
 	group_op_send(&st->op, -1);

@@ -327,6 +327,8 @@ static int fetch_prepare_single(struct request *req, struct fetch_state *st)
 	const struct kafka_OffsetFetchRequest *b = &st->body;
 	struct fetch_group *fg = &st->groups[0];
 	group_op_init(&fg->op, req, GROUP_OP_FETCH, b->GroupId);
+	fg->op.u.fetch.member_id = KSTR_NULL;
+	fg->op.u.fetch.member_epoch = -1;
 	if (b->Topics_count < 0)
 		return 0; /* null: every committed offset */
 	int32_t nt = b->Topics_count;
@@ -347,6 +349,10 @@ static int fetch_prepare_group(struct request *req, struct fetch_group *fg,
 			       const struct kafka_OffsetFetchRequest_OffsetFetchRequestGroup *rg)
 {
 	group_op_init(&fg->op, req, GROUP_OP_FETCH, rg->GroupId);
+	/* v9: a consumer group member says who it is (checked against its
+	 * epoch: STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID). */
+	fg->op.u.fetch.member_id = req->api_version >= 9 ? rg->MemberId : KSTR_NULL;
+	fg->op.u.fetch.member_epoch = req->api_version >= 9 ? rg->MemberEpoch : -1;
 	if (rg->Topics_count < 0)
 		return 0;
 	int32_t nt = rg->Topics_count;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "group.h"
 #include "handlers.h"
 #include "node.h"
 #include "request.h"
@@ -367,5 +368,130 @@ int handle_DeleteTopics(struct request *req, struct kreader *r)
 			return -1;
 	}
 	topics_ops_send(req, ds->ops, n, delete_respond);
+	return 0;
+}
+
+/* ---- CreatePartitions ---- */
+
+typedef struct kafka_CreatePartitionsResponse_CreatePartitionsTopicResult cp_result;
+typedef struct kafka_CreatePartitionsRequest_CreatePartitionsTopic cp_req;
+
+static void cp_error(struct request *req, cp_result *out, int16_t err, const char *why)
+{
+	out->ErrorCode = err;
+	out->ErrorMessage = why != NULL ? handler_strdup(req, kstr_from(why)) : KSTR_NULL;
+}
+
+/* Sluice places partitions itself (placement.h) on this one node: an
+ * explicit assignment is taken only if it says exactly that. */
+static bool cp_assignments_ok(struct request *req, const cp_req *t, int32_t added)
+{
+	if (t->Assignments_count < 0)
+		return true;
+	if (t->Assignments_count != added)
+		return false;
+	for (int32_t i = 0; i < added; i++)
+		if (t->Assignments[i].BrokerIds_count != 1 ||
+		    t->Assignments[i].BrokerIds[0] != req->sh->cfg->node_id)
+			return false;
+	return true;
+}
+
+/* Validate one topic (Kafka's checks); an op for shard 0, or NULL (out
+ * says why not, or validateOnly). *oom on allocation failure. */
+static struct topic_op *cp_one(struct request *req, const struct kafka_CreatePartitionsRequest *b,
+			       int32_t i, cp_result *out, bool *oom)
+{
+	const cp_req *t = &b->Topics[i];
+	char why[ERROR_MESSAGE_LEN_MAX];
+	for (int32_t j = 0; j < b->Topics_count; j++)
+		if (j != i && kstr_eq(b->Topics[j].Name, t->Name)) {
+			cp_error(req, out, KAFKA_INVALID_REQUEST, "Duplicate topic in request.");
+			return NULL;
+		}
+	struct topic_state *ts = shard_topic_find(req->sh, t->Name);
+	if (ts == NULL || ts->deleting) {
+		cp_error(req, out, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
+			 "This server does not host this topic-partition.");
+		return NULL;
+	}
+	if (group_topic_is_internal(ts->meta->name)) {
+		/* Groups are placed by this count: it must not change. */
+		cp_error(req, out, KAFKA_INVALID_REQUEST,
+			 "The partition count of __consumer_offsets cannot change.");
+		return NULL;
+	}
+	if (t->Count <= ts->n_parts) {
+		snprintf(why, sizeof(why), "Topic currently has %d partitions, which is higher than "
+			 "the requested %d.", ts->n_parts, t->Count);
+		cp_error(req, out, KAFKA_INVALID_PARTITIONS, why);
+		return NULL;
+	}
+	if (t->Count > TOPIC_PARTITIONS_MAX) {
+		snprintf(why, sizeof(why), "Sluice takes at most %d partitions per topic.",
+			 TOPIC_PARTITIONS_MAX);
+		cp_error(req, out, KAFKA_INVALID_PARTITIONS, why);
+		return NULL;
+	}
+	if (!cp_assignments_ok(req, t, t->Count - ts->n_parts)) {
+		cp_error(req, out, KAFKA_INVALID_REPLICA_ASSIGNMENT,
+			 "Each new partition's one replica is this broker (placement is Sluice's).");
+		return NULL;
+	}
+	if (b->ValidateOnly)
+		return NULL;
+	struct topic_op *op = karena_alloc(&req->arena, sizeof(*op));
+	if (op == NULL) {
+		*oom = true;
+		return NULL;
+	}
+	op->kind = TOPIC_OP_ADD_PARTITIONS;
+	op->name = out->Name;
+	op->partitions = t->Count;
+	return op;
+}
+
+struct cp_state {
+	struct kafka_CreatePartitionsResponse resp;
+	struct topic_op **ops;
+};
+
+static void cp_respond(struct request *req)
+{
+	struct cp_state *cs = req->resp_body;
+	for (int32_t i = 0; i < cs->resp.Results_count; i++)
+		if (cs->ops[i] != NULL && cs->ops[i]->error != KAFKA_NONE)
+			cp_error(req, &cs->resp.Results[i], cs->ops[i]->error, NULL);
+	request_response_begin(req);
+	kafka_CreatePartitionsResponse_encode(&req->resp, req->api_version, &cs->resp);
+	request_response_end(req);
+}
+
+int handle_CreatePartitions(struct request *req, struct kreader *r)
+{
+	struct kafka_CreatePartitionsRequest body;
+	if (kafka_CreatePartitionsRequest_decode(r, req->api_version, &body) != 0)
+		return -1;
+	struct cp_state *cs = karena_alloc(&req->arena, sizeof(*cs));
+	if (cs == NULL)
+		return -1;
+	kafka_CreatePartitionsResponse_init(&cs->resp);
+	int32_t n = body.Topics_count < 0 ? 0 : body.Topics_count;
+	cs->resp.Results = HANDLER_ARRAY(req, cp_result, n);
+	cs->ops = HANDLER_ARRAY(req, struct topic_op *, n);
+	if (cs->resp.Results == NULL || cs->ops == NULL)
+		return -1;
+	cs->resp.Results_count = n;
+	req->resp_body = cs;
+	bool oom = false;
+	for (int32_t i = 0; i < n; i++) {
+		cp_result *out = &cs->resp.Results[i];
+		kafka_CreatePartitionsResponse_CreatePartitionsTopicResult_init(out);
+		out->Name = handler_strdup(req, body.Topics[i].Name);
+		cs->ops[i] = cp_one(req, &body, i, out, &oom);
+		if (oom)
+			return -1;
+	}
+	topics_ops_send(req, cs->ops, n, cp_respond);
 	return 0;
 }

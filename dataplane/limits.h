@@ -153,4 +153,29 @@ _Static_assert(SHARDS_MAX <= 64, "watch masks are 64-bit");
  * deadlines); the rest fire on the next turn. */
 #define GROUP_TIMERS_PER_TURN 4096
 
+/* KIP-848 consumer groups (group_consumer.c, group_assign.c). */
+
+/* Passes of the uniform assignor's balancing step when members subscribe
+ * to different topics: each pass moves partitions from a member to a
+ * subscriber of the same topic with at least two fewer; passes stop once
+ * nothing moves, and in any case after this many (an assignment is then
+ * a little less even, never wrong). */
+#define GASSIGN_BALANCE_PASSES_MAX 64
+
+/* Topics one member may subscribe to by name in a ConsumerGroupHeartbeat
+ * (INVALID_REQUEST past it), and the longest SubscribedTopicRegex: a
+ * member's subscription is copied into the coordinator and written in its
+ * member record. */
+#define CGROUP_MEMBER_TOPICS_MAX 10000
+#define CGROUP_REGEX_BYTES_MAX 1024
+
+/* Bytes of records one write of a consumer group carries before the
+ * coordinator cuts it into another batch (a new target assignment of a
+ * large group, or the whole group rewritten after a failed write). */
+#define CGROUP_WRITE_BATCH_BYTES 1048576
+
+/* The longest ErrorMessage a ConsumerGroupHeartbeat answer carries (it
+ * names a member or instance id, cut short past this). */
+#define CGROUP_ERROR_MESSAGE_BYTES 512
+
 #endif

@@ -84,6 +84,15 @@ int metadata_topic_create(struct metadata *md, struct kstr name, int32_t partiti
 /* Delete a topic; durable on return. 0, -ENOENT or -errno. */
 int metadata_topic_delete(struct metadata *md, struct kstr name);
 
+/* Give a topic `partitions` partitions (more than it has: -EINVAL
+ * otherwise); durable on return. The topic's struct is replaced by a new
+ * one (*out), so that shards still reading the old one (*old) are not
+ * raced: the caller frees *old with metadata_topic_release once every
+ * shard uses the new one. 0, -ENOENT or -errno. */
+int metadata_topic_add_partitions(struct metadata *md, struct kstr name, int32_t partitions,
+				  const struct topic **out, struct topic **old);
+void metadata_topic_release(struct topic *old);
+
 /* A producer id never handed out before, across restarts. Ids are reserved
  * in durable blocks so this touches the disk once per block. 0 or -errno. */
 int metadata_producer_id_alloc(struct metadata *md, int64_t *out);

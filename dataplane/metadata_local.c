@@ -477,6 +477,39 @@ int metadata_topic_delete(struct metadata *md, struct kstr name)
 	return -ENOENT;
 }
 
+int metadata_topic_add_partitions(struct metadata *md, struct kstr name, int32_t partitions,
+				  const struct topic **out, struct topic **old)
+{
+	for (int i = 0; i < md->n_topics; i++) {
+		struct topic *cur = md->topics[i];
+		if (!kstr_eq_cstr(name, cur->name))
+			continue;
+		if (partitions <= cur->partitions)
+			return -EINVAL;
+		struct topic *t = malloc(sizeof(*t));
+		if (t == NULL)
+			return -ENOMEM;
+		*t = *cur;
+		t->partitions = partitions;
+		md->topics[i] = t;
+		int rc = metadata_persist(md);
+		if (rc != 0) {
+			md->topics[i] = cur;
+			free(t);
+			return rc;
+		}
+		*out = t;
+		*old = cur;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void metadata_topic_release(struct topic *old)
+{
+	free(old);
+}
+
 int metadata_producer_id_alloc(struct metadata *md, int64_t *out)
 {
 	if (md->producer_id_next >= md->producer_id_block_end) {

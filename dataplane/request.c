@@ -25,6 +25,7 @@ const struct api_support request_apis[] = {
 	{ KAFKA_API_ApiVersions, 0, 4, 0, handle_ApiVersions },
 	{ KAFKA_API_CreateTopics, 2, 7, 2, handle_CreateTopics },
 	{ KAFKA_API_DeleteTopics, 1, 6, 1, handle_DeleteTopics },
+	{ KAFKA_API_CreatePartitions, 0, 3, 0, handle_CreatePartitions },
 	{ KAFKA_API_DeleteRecords, 0, 2, 0, handle_DeleteRecords },
 	{ KAFKA_API_InitProducerId, 0, 5, 0, handle_InitProducerId },
 	{ KAFKA_API_OffsetCommit, 0, 9, 0, handle_OffsetCommit },
@@ -38,6 +39,8 @@ const struct api_support request_apis[] = {
 	{ KAFKA_API_ListGroups, 0, 5, 0, handle_ListGroups },
 	{ KAFKA_API_DeleteGroups, 0, 2, 0, handle_DeleteGroups },
 	{ KAFKA_API_OffsetDelete, 0, 0, 0, handle_OffsetDelete },
+	{ KAFKA_API_ConsumerGroupHeartbeat, 0, 1, 0, handle_ConsumerGroupHeartbeat },
+	{ KAFKA_API_ConsumerGroupDescribe, 0, 0, 0, handle_ConsumerGroupDescribe },
 };
 const int request_apis_count = (int)(sizeof(request_apis) / sizeof(request_apis[0]));
 

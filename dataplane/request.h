@@ -98,6 +98,7 @@ int handle_Fetch(struct request *req, struct kreader *r);
 int handle_ListOffsets(struct request *req, struct kreader *r);
 int handle_CreateTopics(struct request *req, struct kreader *r);
 int handle_DeleteTopics(struct request *req, struct kreader *r);
+int handle_CreatePartitions(struct request *req, struct kreader *r);
 int handle_InitProducerId(struct request *req, struct kreader *r);
 int handle_DeleteRecords(struct request *req, struct kreader *r);
 /* Consumer groups and committed offsets (handle_findcoordinator.c,
@@ -113,6 +114,9 @@ int handle_OffsetDelete(struct request *req, struct kreader *r);
 int handle_DescribeGroups(struct request *req, struct kreader *r);
 int handle_ListGroups(struct request *req, struct kreader *r);
 int handle_DeleteGroups(struct request *req, struct kreader *r);
+/* The consumer group protocol (KIP-848): handle_groupconsumer.c. */
+int handle_ConsumerGroupHeartbeat(struct request *req, struct kreader *r);
+int handle_ConsumerGroupDescribe(struct request *req, struct kreader *r);
 
 /* Fill an ApiVersions response's API list (arena memory). 0 or -1. */
 int handle_ApiVersions_fill(struct request *req, struct kafka_ApiVersionsResponse *resp);

@@ -128,7 +128,12 @@ struct shard_stats {
 /* Admin work done by shard 0, which owns the metadata: topic creation and
  * deletion (broadcast to every shard) and producer ids. The caller owns
  * the op until finish runs on the caller's shard. */
-enum topic_op_kind { TOPIC_OP_CREATE, TOPIC_OP_DELETE, TOPIC_OP_PRODUCER_ID };
+enum topic_op_kind {
+	TOPIC_OP_CREATE,
+	TOPIC_OP_DELETE,
+	TOPIC_OP_PRODUCER_ID,
+	TOPIC_OP_ADD_PARTITIONS, /* name, partitions: the new total */
+};
 
 struct topic_op {
 	struct xcall xc;
@@ -152,6 +157,7 @@ struct topic_op {
 	/* shard 0 */
 	int acks_pending;
 	void *bcast;
+	struct topic *retired; /* add partitions: the topic's old metadata, freed when done */
 };
 
 struct shard {
@@ -247,6 +253,11 @@ struct partition *shard_partition_owned(struct shard *sh, struct kuuid topic_id,
 int shard_topic_attach(struct shard *sh, const struct topic *t, struct topic_state **out);
 /* Forget a topic on this shard: fail its waiters, delete its owned logs. */
 void shard_topic_detach(struct shard *sh, struct topic_state *ts);
+/* The topic has more partitions now (t, its new metadata): a larger
+ * partition table (pointers into the old one are moved over), the logs of
+ * the new partitions this shard owns opened. 0 or -errno (then nothing
+ * changed). */
+int shard_topic_grow(struct shard *sh, struct topic_state *ts, const struct topic *t);
 void shard_topics_free(struct shard *sh);
 
 /* Start an admin op on shard 0; op->finish runs on sh when it is done. */

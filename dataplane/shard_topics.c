@@ -173,6 +173,29 @@ static void topic_close_logs(struct topic_state *ts)
 			plog_close(ts->parts[i].log);
 }
 
+/* Set up partition i of t in p (in ts's table) and open its log if this
+ * shard owns it. 0 or -errno. */
+static int partition_setup(struct shard *sh, struct topic_state *ts, const struct topic *t,
+			   const struct log_config *lc, struct partition *p, int32_t i)
+{
+	p->sh = sh;
+	p->topic = ts;
+	p->index = i;
+	p->owner = placement_shard(kstr_from(t->name), i, sh->n_shards);
+	if (p->owner != sh->id)
+		return 0;
+	char dir[PATH_MAX + TOPIC_NAME_LEN_MAX + 16];
+	snprintf(dir, sizeof(dir), "%s/%s-%d", sh->cfg->data_dir, t->name, i);
+	int err = 0;
+	p->log = plog_open(dir, lc, &err);
+	if (p->log == NULL) {
+		say_error("cannot open partition log %s: %s", dir, strerror(-err));
+		return err;
+	}
+	plog_set_listener(p->log, partition_on_advance, p);
+	return 0;
+}
+
 int shard_topic_attach(struct shard *sh, const struct topic *t, struct topic_state **out)
 {
 	struct topic_state *ts = calloc(1, sizeof(*ts));
@@ -187,29 +210,17 @@ int shard_topic_attach(struct shard *sh, const struct topic *t, struct topic_sta
 	}
 	struct log_config lc;
 	topic_log_config(sh, t, &lc);
-	struct kstr name = kstr_from(t->name);
 	for (int32_t i = 0; i < t->partitions; i++) {
-		struct partition *p = &ts->parts[i];
-		p->sh = sh;
-		p->topic = ts;
-		p->index = i;
-		p->owner = placement_shard(name, i, sh->n_shards);
-		if (p->owner != sh->id)
-			continue;
-		char dir[PATH_MAX + TOPIC_NAME_LEN_MAX + 16];
-		snprintf(dir, sizeof(dir), "%s/%s-%d", sh->cfg->data_dir, t->name, i);
-		int err = 0;
-		p->log = plog_open(dir, &lc, &err);
-		if (p->log == NULL) {
-			say_error("cannot open partition log %s: %s", dir, strerror(-err));
+		int err = partition_setup(sh, ts, t, &lc, &ts->parts[i], i);
+		if (err != 0) {
 			topic_close_logs(ts);
 			topic_state_free(ts);
 			return err;
 		}
-		plog_set_listener(p->log, partition_on_advance, p);
-		ts->n_owned++;
+		ts->n_owned += ts->parts[i].log != NULL;
 	}
 	topic_link(sh, ts);
+	group_coord_topics_changed(sh);
 	if (out != NULL)
 		*out = ts;
 	return 0;
@@ -244,7 +255,69 @@ void shard_topic_detach(struct shard *sh, struct topic_state *ts)
 				 strerror(-err));
 	}
 	topic_state_free(ts);
+	group_coord_topics_changed(sh);
 	sh->fetch_recheck = true;
+}
+
+static void topic_log_placement(struct shard *sh, const struct topic_state *ts);
+
+/* p, if it points into old[0..n), moved to the same place in new. */
+static struct partition *partition_moved(struct partition *p, struct partition *old, int32_t n,
+					 struct partition *new)
+{
+	if (p != NULL && p >= old && p < old + n)
+		return new + (p - old);
+	return p;
+}
+
+int shard_topic_grow(struct shard *sh, struct topic_state *ts, const struct topic *t)
+{
+	int32_t old_n = ts->n_parts, n = t->partitions;
+	if (n <= old_n) {
+		ts->meta = t;
+		return 0;
+	}
+	struct partition *parts = calloc((size_t)n, sizeof(*parts));
+	if (parts == NULL)
+		return -ENOMEM;
+	struct log_config lc;
+	topic_log_config(sh, t, &lc);
+	int32_t opened = 0;
+	for (int32_t i = old_n; i < n; i++) {
+		int err = partition_setup(sh, ts, t, &lc, &parts[i], i);
+		if (err != 0) {
+			for (int32_t k = old_n; k < i; k++)
+				if (parts[k].log != NULL)
+					plog_close(parts[k].log);
+			free(parts);
+			return err;
+		}
+		opened += parts[i].log != NULL;
+	}
+	/* The old partitions move: the lists of this turn's dirty logs and of
+	 * logs owed a sync, and each log's listener, point at them. Nothing
+	 * else keeps a partition's address across a turn (calls between
+	 * shards name a partition by topic id and index). */
+	struct partition *old = ts->parts;
+	memcpy(parts, old, sizeof(*parts) * (size_t)old_n);
+	sh->dirty_head = partition_moved(sh->dirty_head, old, old_n, parts);
+	for (struct partition *p = sh->dirty_head; p != NULL; p = p->dirty_next)
+		p->dirty_next = partition_moved(p->dirty_next, old, old_n, parts);
+	sh->sync_head = partition_moved(sh->sync_head, old, old_n, parts);
+	for (struct partition *p = sh->sync_head; p != NULL; p = p->sync_next)
+		p->sync_next = partition_moved(p->sync_next, old, old_n, parts);
+	for (int32_t i = 0; i < old_n; i++)
+		if (parts[i].log != NULL)
+			plog_set_listener(parts[i].log, partition_on_advance, &parts[i]);
+	ts->parts = parts;
+	ts->n_parts = n;
+	ts->n_owned += opened;
+	ts->meta = t;
+	free(old);
+	group_coord_topics_changed(sh);
+	if (opened > 0)
+		topic_log_placement(sh, ts);
+	return 0;
 }
 
 void shard_topics_free(struct shard *sh)
@@ -320,6 +393,14 @@ static void topic_detach_run(struct shard *sh, struct xcall *x)
 	xcall_reply(sh, x);
 }
 
+static void topic_grow_run(struct shard *sh, struct xcall *x)
+{
+	struct topic_bcast *b = container_of(x, struct topic_bcast, xc);
+	struct topic_state *ts = shard_topic_find_id(sh, b->t->id);
+	b->rc = ts != NULL ? shard_topic_grow(sh, ts, b->t) : 0;
+	xcall_reply(sh, x);
+}
+
 static void topic_op_broadcast_done(struct shard *sh, struct xcall *x);
 
 /* Send run(t) to every shard, shard 0 included; finish when all answered. */
@@ -352,6 +433,14 @@ static void topic_op_broadcast_done(struct shard *sh, struct xcall *x)
 		return;
 	free(op->bcast);
 	op->bcast = NULL;
+	if (op->kind == TOPIC_OP_ADD_PARTITIONS && op->error == KAFKA_NONE) {
+		/* Every shard reads the new metadata now. (After a failure a
+		 * shard may still read the old one: it is kept.) */
+		metadata_topic_release(op->retired);
+		op->retired = NULL;
+		say_info("topic %.*s: %d partitions now", op->name.len, op->name.ptr,
+			 op->partitions);
+	}
 	if (op->kind == TOPIC_OP_DELETE) {
 		/* Detached everywhere, shard 0 included: the metadata goes last. */
 		int rc = metadata_topic_delete(sh->node->md, kstr_from(op->deleted_name));
@@ -418,6 +507,33 @@ static void topic_op_delete(struct shard *sh, struct topic_op *op)
 	}
 }
 
+static void topic_op_add_partitions(struct shard *sh, struct topic_op *op)
+{
+	struct topic_state *ts = shard_topic_find(sh, op->name);
+	if (ts == NULL || ts->deleting) {
+		op->error = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+		topic_op_reply(sh, op);
+		return;
+	}
+	const struct topic *t;
+	int rc = metadata_topic_add_partitions(sh->node->md, op->name, op->partitions, &t,
+					       &op->retired);
+	if (rc != 0) {
+		if (rc != -EINVAL)
+			say_error("add partitions to %.*s: %s", op->name.len, op->name.ptr,
+				  strerror(-rc));
+		op->error = rc == -EINVAL ? KAFKA_INVALID_PARTITIONS : KAFKA_KAFKA_STORAGE_ERROR;
+		topic_op_reply(sh, op);
+		return;
+	}
+	if (topic_op_broadcast(sh, op, t, topic_grow_run) != 0) {
+		/* Durable in the metadata: every shard opens them at the next
+		 * start. The old metadata stays (shards read it). */
+		op->error = KAFKA_KAFKA_STORAGE_ERROR;
+		topic_op_reply(sh, op);
+	}
+}
+
 static void topic_op_run(struct shard *sh, struct xcall *x)
 {
 	struct topic_op *op = container_of(x, struct topic_op, xc);
@@ -428,6 +544,9 @@ static void topic_op_run(struct shard *sh, struct xcall *x)
 		return;
 	case TOPIC_OP_DELETE:
 		topic_op_delete(sh, op);
+		return;
+	case TOPIC_OP_ADD_PARTITIONS:
+		topic_op_add_partitions(sh, op);
 		return;
 	case TOPIC_OP_PRODUCER_ID: {
 		int rc = metadata_producer_id_alloc(sh->node->md, &op->producer_id);

@@ -3,6 +3,7 @@
  *
  *   sluicectl.c    global options, command dispatch, usage, exit status
  *   ctl_group.c    group list | describe | delete | reset-offsets
+ *   ctl_cgroup.c   describe of a consumer group (KIP-848: ConsumerGroupDescribe)
  *   ctl_out.c      tables and JSON on stdout
  *   kclient.[ch]   the Kafka-protocol client underneath
  *

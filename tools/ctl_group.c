@@ -3,9 +3,11 @@
  *
  *   list            ListGroups to every broker (each answers for the groups
  *                   it coordinates), merged and sorted
- *   describe G...   FindCoordinator, DescribeGroups (members and their
- *                   assignments), OffsetFetch (committed offsets) and
- *                   ListOffsets at each partition's leader (log end, lag)
+ *   describe G...   FindCoordinator, ConsumerGroupDescribe (a consumer
+ *                   group of the KIP-848 protocol: ctl_cgroup.c) or else
+ *                   DescribeGroups (members and their assignments),
+ *                   OffsetFetch (committed offsets) and ListOffsets at each
+ *                   partition's leader (log end, lag)
  *   delete G...     DeleteGroups at each group's coordinator
  *   reset-offsets   the new offsets from ListOffsets (earliest, latest, a
  *                   time) or arithmetic (an offset, a shift), clamped to
@@ -25,66 +27,30 @@
 #include <unistd.h>
 
 #include "ctl.h"
-
-/* A coordinator that is loading or moving is asked again after this long,
- * until the request timeout. */
-#define CTL_RETRY_MS 200
-/* Partitions one describe or reset handles. */
-#define CTL_PARTITIONS_MAX (1 << 20)
-
-#define NAME_CAP 256
-
-struct tp {
-	char topic[NAME_CAP];
-	int32_t part;
-	int32_t leader;
-	int64_t committed; /* -1: none */
-	int64_t start, end; /* -1: unknown */
-	int64_t target;     /* reset: the new offset, -1: left out */
-	int16_t err;        /* a Kafka error for this partition */
-	int member;         /* index in the group's members, -1 */
-};
-
-struct tps {
-	struct tp *v;
-	int n, cap;
-};
-
-struct member {
-	char id[NAME_CAP], instance[NAME_CAP], client[NAME_CAP], host[NAME_CAP];
-	int n_assigned;
-};
-
-struct group {
-	char id[NAME_CAP], state[64], ptype[64], protocol[128];
-	int16_t err;
-	struct member *m;
-	int n_members;
-	struct tps tps; /* assigned or committed partitions */
-};
+#include "ctl_group.h"
 
 /* ---- small helpers ---- */
 
-static void sleep_ms(int ms)
+void ctl_sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
 	nanosleep(&ts, NULL);
 }
 
-static int64_t mono_ms(void)
+int64_t ctl_mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static bool coordinator_retriable(int16_t err)
+bool ctl_coordinator_retriable(int16_t err)
 {
 	return err == KAFKA_COORDINATOR_LOAD_IN_PROGRESS || err == KAFKA_COORDINATOR_NOT_AVAILABLE ||
 	       err == KAFKA_NOT_COORDINATOR;
 }
 
-static struct tp *tps_get(struct tps *s, const char *topic, int32_t part)
+struct tp *ctl_tps_get(struct tps *s, const char *topic, int32_t part)
 {
 	for (int i = 0; i < s->n; i++)
 		if (s->v[i].part == part && strcmp(s->v[i].topic, topic) == 0)
@@ -120,6 +86,7 @@ static void group_free(struct group *g)
 {
 	free(g->m);
 	free(g->tps.v);
+	free(g->target.v);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -134,7 +101,7 @@ static struct kc_conn *coordinator(struct ctl *ctl, const char *group)
 		ctl_fail("%s", kc_errbuf);
 		return NULL;
 	}
-	int64_t deadline = mono_ms() + ctl->timeout_ms;
+	int64_t deadline = ctl_mono_ms() + ctl->timeout_ms;
 	struct kstr key = kstr_from(group);
 	for (;;) {
 		struct kafka_FindCoordinatorRequest req;
@@ -172,11 +139,11 @@ static struct kc_conn *coordinator(struct ctl *ctl, const char *group)
 				ctl_fail("group %s: its coordinator: %s", group, kc_errbuf);
 			return c;
 		}
-		if (!coordinator_retriable(err) || mono_ms() + CTL_RETRY_MS > deadline) {
+		if (!ctl_coordinator_retriable(err) || ctl_mono_ms() + CTL_RETRY_MS > deadline) {
 			ctl_fail("group %s: FindCoordinator: %s", group, kc_err_str(err));
 			return NULL;
 		}
-		sleep_ms(CTL_RETRY_MS);
+		ctl_sleep_ms(CTL_RETRY_MS);
 	}
 }
 
@@ -200,7 +167,7 @@ static void add_assignment(struct group *g, int mi, struct kbytes b)
 			char topic[NAME_CAP];
 			kc_cstr(as.AssignedPartitions[i].Topic, topic, sizeof(topic));
 			for (int j = 0; j < as.AssignedPartitions[i].Partitions_count; j++) {
-				struct tp *t = tps_get(&g->tps, topic, as.AssignedPartitions[i].Partitions[j]);
+				struct tp *t = ctl_tps_get(&g->tps, topic, as.AssignedPartitions[i].Partitions[j]);
 				if (t != NULL) {
 					t->member = mi;
 					g->m[mi].n_assigned++;
@@ -219,7 +186,7 @@ static int describe(struct ctl *ctl, struct kc_conn *c, const char *id, struct g
 	int16_t v = kc_version(c, KAFKA_API_DescribeGroups, 5);
 	if (v < 0)
 		return ctl_fail("%s", kc_errbuf);
-	int64_t deadline = mono_ms() + ctl->timeout_ms;
+	int64_t deadline = ctl_mono_ms() + ctl->timeout_ms;
 	struct kstr gid = kstr_from(id);
 	for (;;) {
 		struct kafka_DescribeGroupsRequest req;
@@ -233,8 +200,8 @@ static int describe(struct ctl *ctl, struct kc_conn *c, const char *id, struct g
 		if (resp.Groups_count != 1)
 			return ctl_fail("DescribeGroups: %d answers for one group", resp.Groups_count);
 		struct kafka_DescribeGroupsResponse_DescribedGroup *d = &resp.Groups[0];
-		if (coordinator_retriable(d->ErrorCode) && mono_ms() + CTL_RETRY_MS <= deadline) {
-			sleep_ms(CTL_RETRY_MS);
+		if (ctl_coordinator_retriable(d->ErrorCode) && ctl_mono_ms() + CTL_RETRY_MS <= deadline) {
+			ctl_sleep_ms(CTL_RETRY_MS);
 			continue;
 		}
 		g->err = d->ErrorCode;
@@ -270,7 +237,7 @@ static int fetch_offsets(struct ctl *ctl, struct kc_conn *c, struct group *g)
 		return ctl_fail("%s", kc_errbuf);
 	if (v < 2)
 		return ctl_fail("%s: OffsetFetch v%d cannot ask for all topics", c->addr, v);
-	int64_t deadline = mono_ms() + ctl->timeout_ms;
+	int64_t deadline = ctl_mono_ms() + ctl->timeout_ms;
 	for (;;) {
 		struct kafka_OffsetFetchRequest req;
 		kafka_OffsetFetchRequest_init(&req);
@@ -295,8 +262,8 @@ static int fetch_offsets(struct ctl *ctl, struct kc_conn *c, struct group *g)
 				return ctl_fail("OffsetFetch: %d answers for one group", resp.Groups_count);
 			err = resp.Groups[0].ErrorCode;
 		}
-		if (coordinator_retriable(err) && mono_ms() + CTL_RETRY_MS <= deadline) {
-			sleep_ms(CTL_RETRY_MS);
+		if (ctl_coordinator_retriable(err) && ctl_mono_ms() + CTL_RETRY_MS <= deadline) {
+			ctl_sleep_ms(CTL_RETRY_MS);
 			continue;
 		}
 		if (err == KAFKA_GROUP_ID_NOT_FOUND)
@@ -326,7 +293,7 @@ static int fetch_offsets(struct ctl *ctl, struct kc_conn *c, struct group *g)
 				}
 				if (perr == 0 && off < 0)
 					continue; /* nothing committed */
-				struct tp *t = tps_get(&g->tps, topic, part);
+				struct tp *t = ctl_tps_get(&g->tps, topic, part);
 				if (t == NULL)
 					return ctl_fail("out of memory");
 				t->committed = perr == 0 ? off : -1;
@@ -417,7 +384,7 @@ static int add_topic_partitions(struct ctl *ctl, struct tps *s, const char *topi
 				kc_err_str(resp.Topics_count == 1 ? resp.Topics[0].ErrorCode
 								  : KAFKA_UNKNOWN_TOPIC_OR_PARTITION));
 	for (int k = 0; k < resp.Topics[0].Partitions_count; k++)
-		if (tps_get(s, topic, resp.Topics[0].Partitions[k].PartitionIndex) == NULL)
+		if (ctl_tps_get(s, topic, resp.Topics[0].Partitions[k].PartitionIndex) == NULL)
 			return ctl_fail("out of memory");
 	return 0;
 }
@@ -518,17 +485,21 @@ static int listed_cmp(const void *a, const void *b)
 
 static int group_list(struct ctl *ctl, int argc, char **argv)
 {
-	const char *states[16];
-	int n_states = 0;
-	static const struct option opts[] = { { "state", required_argument, NULL, 's' }, { 0 } };
+	const char *states[16], *types[16];
+	int n_states = 0, n_types = 0;
+	static const struct option opts[] = { { "state", required_argument, NULL, 's' },
+					      { "type", required_argument, NULL, 't' }, { 0 } };
 	int ch;
 	optind = 0; /* 0: glibc starts a new scan, permutation state included */
-	while ((ch = getopt_long(argc, argv, "+s:", opts, NULL)) != -1) {
-		if (ch != 's')
+	while ((ch = getopt_long(argc, argv, "+s:t:", opts, NULL)) != -1) {
+		if (ch != 's' && ch != 't')
 			return ctl_usage_error("group list: unknown option");
-		if (n_states == 16)
-			return ctl_usage_error("group list: at most 16 --state");
-		states[n_states++] = optarg;
+		if ((ch == 's' ? n_states : n_types) == 16)
+			return ctl_usage_error("group list: at most 16 --state and 16 --type");
+		if (ch == 's')
+			states[n_states++] = optarg;
+		else
+			types[n_types++] = optarg;
 	}
 	if (optind != argc)
 		return ctl_usage_error("group list takes no arguments");
@@ -548,7 +519,7 @@ static int group_list(struct ctl *ctl, int argc, char **argv)
 			free(g);
 			return ctl_fail("%s", kc_errbuf);
 		}
-		struct kstr filt[16];
+		struct kstr filt[16], tfilt[16];
 		struct kafka_ListGroupsRequest req;
 		kafka_ListGroupsRequest_init(&req);
 		if (v >= 4 && n_states > 0) {
@@ -556,6 +527,12 @@ static int group_list(struct ctl *ctl, int argc, char **argv)
 				filt[s] = kstr_from(states[s]);
 			req.StatesFilter = filt;
 			req.StatesFilter_count = n_states;
+		}
+		if (v >= 5 && n_types > 0) {
+			for (int s = 0; s < n_types; s++)
+				tfilt[s] = kstr_from(types[s]);
+			req.TypesFilter = tfilt;
+			req.TypesFilter_count = n_types;
 		}
 		struct kafka_ListGroupsResponse resp;
 		kafka_ListGroupsResponse_init(&resp);
@@ -572,9 +549,17 @@ static int group_list(struct ctl *ctl, int argc, char **argv)
 			char id[NAME_CAP], st[64];
 			kc_cstr(lg->GroupId, id, sizeof(id));
 			kc_cstr(lg->GroupState, st, sizeof(st));
+			char ty[32];
+			kc_cstr(lg->GroupType, ty, sizeof(ty));
+			if (ty[0] == '\0')
+				snprintf(ty, sizeof(ty), "classic"); /* before v5 */
 			bool keep = n_states == 0;
 			for (int s = 0; s < n_states && !keep; s++)
 				keep = strcasecmp(states[s], st) == 0 || (v < 4);
+			bool typed = n_types == 0;
+			for (int s = 0; s < n_types && !typed; s++)
+				typed = strcasecmp(types[s], ty) == 0;
+			keep = keep && typed;
 			bool dup = false;
 			for (int k = 0; k < n && !dup; k++)
 				dup = strcmp(g[k].id, id) == 0;
@@ -646,10 +631,13 @@ static void describe_print_json(const struct group *g, bool first)
 	ctl_json_str(stdout, g->id, (int32_t)strlen(g->id));
 	printf(", \"state\": ");
 	ctl_json_str(stdout, g->state, (int32_t)strlen(g->state));
+	printf(", \"type\": \"%s\"", g->consumer ? "consumer" : "classic");
 	printf(", \"protocol_type\": ");
 	ctl_json_str(stdout, g->ptype, (int32_t)strlen(g->ptype));
 	printf(", \"protocol\": ");
 	ctl_json_str(stdout, g->protocol, (int32_t)strlen(g->protocol));
+	if (g->consumer)
+		ctl_cgroup_print_json_head(g);
 	printf(", \"members\": [");
 	for (int i = 0; i < g->n_members; i++) {
 		const struct member *m = &g->m[i];
@@ -674,7 +662,10 @@ static void describe_print_json(const struct group *g, bool first)
 			printf(", \"partition\": %d}", g->tps.v[j].part);
 			f = false;
 		}
-		printf("]}");
+		printf("]");
+		if (g->consumer)
+			ctl_cgroup_print_json_member(g, i);
+		printf("}");
 	}
 	printf("], \"offsets\": [");
 	for (int j = 0; j < g->tps.n; j++) {
@@ -708,7 +699,9 @@ static void describe_print_json(const struct group *g, bool first)
 static void describe_print(const struct group *g)
 {
 	printf("Group %s: %s", g->id, g->state);
-	if (g->ptype[0])
+	if (g->consumer)
+		printf(", consumer protocol (KIP-848)");
+	else if (g->ptype[0])
 		printf(", protocol type %s", g->ptype);
 	if (g->protocol[0])
 		printf(", assignor %s", g->protocol);
@@ -739,6 +732,12 @@ static void describe_print(const struct group *g)
 	} else {
 		printf("No committed offsets and no assigned partitions.\n");
 	}
+	if (g->consumer) {
+		/* Every member, with its epoch and its target beside what it
+		 * owns now. */
+		ctl_cgroup_print_members(g);
+		return;
+	}
 	/* Members with nothing assigned do not show in the partition table. */
 	bool idle_header = false;
 	for (int i = 0; i < g->n_members; i++) {
@@ -763,14 +762,19 @@ static int group_describe(struct ctl *ctl, int argc, char **argv)
 		struct group g;
 		memset(&g, 0, sizeof(g));
 		struct kc_conn *c = coordinator(ctl, argv[i]);
-		if (c == NULL || describe(ctl, c, argv[i], &g) != 0 || fetch_offsets(ctl, c, &g) != 0 ||
-		    fill_leaders(ctl, &g.tps) != 0 || list_offsets(ctl, &g.tps, -1, OFF_END) != 0) {
+		bool consumer = false;
+		if (c == NULL || ctl_cgroup_describe(ctl, c, argv[i], &g, &consumer) != 0 ||
+		    (!consumer && describe(ctl, c, argv[i], &g) != 0) ||
+		    fetch_offsets(ctl, c, &g) != 0 || fill_leaders(ctl, &g.tps) != 0 ||
+		    list_offsets(ctl, &g.tps, -1, OFF_END) != 0) {
 			group_free(&g);
 			rc = CTL_EXIT_FAILED;
 			continue;
 		}
 		if (g.tps.n > 1)
 			qsort(g.tps.v, (size_t)g.tps.n, sizeof(*g.tps.v), tp_cmp);
+		if (g.target.n > 1)
+			qsort(g.target.v, (size_t)g.target.n, sizeof(*g.target.v), tp_cmp);
 		if (ctl->json) {
 			describe_print_json(&g, i == 1);
 		} else {
@@ -913,7 +917,7 @@ static int add_topic_arg(struct ctl *ctl, struct tps *s, const char *arg)
 		long part = strtol(p, &end, 10);
 		if (end == p || part < 0 || part > INT32_MAX || (*end != ',' && *end != '\0'))
 			return ctl_usage_error("--topic: bad partition list in '%s'", arg);
-		if (tps_get(s, topic, (int32_t)part) == NULL)
+		if (ctl_tps_get(s, topic, (int32_t)part) == NULL)
 			return ctl_fail("out of memory");
 		p = *end == ',' ? end + 1 : end;
 	}
@@ -973,7 +977,7 @@ static int commit_targets(struct ctl *ctl, struct kc_conn *c, const char *group,
 			int16_t err = resp.Topics[a].Partitions[p].ErrorCode;
 			if (err == 0)
 				continue;
-			struct tp *t = tps_get(s, topic, resp.Topics[a].Partitions[p].PartitionIndex);
+			struct tp *t = ctl_tps_get(s, topic, resp.Topics[a].Partitions[p].PartitionIndex);
 			if (t != NULL)
 				t->err = err;
 			failed++;
@@ -1062,7 +1066,9 @@ static int group_reset(struct ctl *ctl, int argc, char **argv)
 	if (c == NULL)
 		return CTL_EXIT_FAILED;
 	struct group g;
-	if (describe(ctl, c, gid, &g) != 0) {
+	bool consumer = false;
+	if (ctl_cgroup_describe(ctl, c, gid, &g, &consumer) != 0 ||
+	    (!consumer && describe(ctl, c, gid, &g) != 0)) {
 		group_free(&g);
 		return CTL_EXIT_FAILED;
 	}
@@ -1084,7 +1090,7 @@ static int group_reset(struct ctl *ctl, int argc, char **argv)
 	int rc = 0;
 	if (all) {
 		for (int i = 0; i < committed.tps.n && rc == 0; i++)
-			if (tps_get(&plan, committed.tps.v[i].topic, committed.tps.v[i].part) == NULL)
+			if (ctl_tps_get(&plan, committed.tps.v[i].topic, committed.tps.v[i].part) == NULL)
 				rc = ctl_fail("out of memory");
 	}
 	for (int i = 0; i < n_topics && rc == 0; i++)
@@ -1206,11 +1212,15 @@ static int group_reset(struct ctl *ctl, int argc, char **argv)
 void ctl_group_usage(FILE *out)
 {
 	fprintf(out,
-		"  group list [--state STATE]...   the groups, with state and type (STATE: Empty,\n"
+		"  group list [--state STATE]... [--type TYPE]...\n"
+		"                                  the groups, with state and type (STATE: Empty,\n"
 		"                                  Stable, PreparingRebalance, CompletingRebalance,\n"
-		"                                  Dead, ...; repeatable)\n"
+		"                                  Assigning, Reconciling, Dead, ...; TYPE: classic or\n"
+		"                                  consumer; each repeatable)\n"
 		"  group describe GROUP...         state, members, assignments, committed offsets,\n"
-		"                                  log end offsets and lag per partition\n"
+		"                                  log end offsets and lag per partition; for a\n"
+		"                                  consumer group (KIP-848) the group and assignment\n"
+		"                                  epochs and each member's epoch and target\n"
 		"  group delete GROUP...           delete groups without members, with their offsets\n"
 		"  group reset-offsets GROUP (--topic TOPIC[:P[,P...]]... | --all-topics)\n"
 		"        (--to-earliest | --to-latest | --to-offset N | --to-datetime TIME |\n"

@@ -59,6 +59,9 @@ DESCRIBE_GROUPS = 15
 LIST_GROUPS = 16
 DELETE_GROUPS = 42
 OFFSET_DELETE = 47
+CREATE_PARTITIONS = 37
+CONSUMER_GROUP_HEARTBEAT = 68
+CONSUMER_GROUP_DESCRIBE = 69
 
 # What the broker advertises (the brief): api key -> (min, max).
 # What ApiVersions lists. Produce is listed from v0 as Kafka 4.0 does (for
@@ -71,6 +74,7 @@ EXPECTED_API_VERSIONS = {
     API_VERSIONS: (0, 4),
     CREATE_TOPICS: (2, 7),
     DELETE_TOPICS: (1, 6),
+    CREATE_PARTITIONS: (0, 3),
     DELETE_RECORDS: (0, 2),
     INIT_PRODUCER_ID: (0, 5),
     OFFSET_COMMIT: (0, 9),
@@ -84,6 +88,8 @@ EXPECTED_API_VERSIONS = {
     LIST_GROUPS: (0, 5),
     DELETE_GROUPS: (0, 2),
     OFFSET_DELETE: (0, 0),
+    CONSUMER_GROUP_HEARTBEAT: (0, 1),
+    CONSUMER_GROUP_DESCRIBE: (0, 0),
 }
 
 # ---------------------------------------------------------------- CRC-32C

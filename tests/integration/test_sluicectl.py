@@ -4,7 +4,9 @@ clients (confluent-kafka consumers) made.
 sluicectl is found next to SLUICED, in <build>/tools/sluicectl. Every check
 reads sluicectl's --json output (and, for the tables, its text) and compares
 it with what the clients did: what they consumed and committed, what the
-log holds, and what a consumer reads after a reset.
+log holds, and what a consumer reads after a reset. Consumer groups of the
+KIP-848 protocol are driven at the wire level (kip848.py), since the
+installed librdkafka predates group.protocol=consumer.
 """
 
 import json
@@ -15,6 +17,7 @@ import time
 import pytest
 from confluent_kafka import KafkaError, TopicPartition
 
+import kip848
 from conftest import sluiced_path, unique, wait_for
 from helpers import create_topic, produce_all, producer
 from helpers import consumer as plain_consumer
@@ -229,3 +232,74 @@ def test_errors(broker):
     p = subprocess.run([ctl_binary(), "--bootstrap", "127.0.0.1:1", "group", "list"],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
     assert p.returncode == 1 and "cannot connect" in p.stderr
+
+
+def test_consumer_protocol_group(make_broker):
+    """A consumer group of the KIP-848 protocol (members driven with
+    kip848_client, see kip848.py): describe uses ConsumerGroupDescribe (type
+    consumer, group and assignment epochs, each member's epoch, assignment
+    and target, lag per partition), list shows and filters the type, reset
+    and delete are refused while it has members and work once it is empty."""
+    b = make_broker(*kip848.FAST)
+    topic = unique("ctl")
+    assert create_topic(b.bootstrap, topic, partitions=N_PARTS) is None
+    p = producer(b.bootstrap)
+    d = produce_all(p, topic, [{"value": b"v%d" % i, "partition": i % N_PARTS}
+                               for i in range(N_RECORDS)])
+    assert not d.errors
+    cl = kip848.Client(b)
+    try:
+        group = unique("cg")
+        g = kip848.Group(cl, group)
+        for n in ("a", "b"):
+            assert g.hb(n, topics=topic, assignor="range")["error"] == 0
+        settled = g.settle(["a", "b"])
+        owner = {tp: m for m in ("a", "b") for tp in g.assigned[m]}
+        for (t, part), m in owner.items():
+            assert cl.cmd("commit", name=m, group=group, topic=t, partition=part,
+                          offset=part + 1)["error"] == 0
+
+        desc = ctl(b, "group", "describe", group)["groups"][0]
+        assert desc["type"] == "consumer" and desc["state"] == "Stable"
+        assert desc["protocol"] == "range"
+        assert desc["group_epoch"] == desc["assignment_epoch"] == settled["epoch"]
+        by_id = {m["member_id"]: m for m in settled["members"]}
+        assert {m["member_id"] for m in desc["members"]} == set(by_id)
+        for m in desc["members"]:
+            want = sorted(tuple(x) for x in by_id[m["member_id"]]["assignment"])
+            assert m["member_epoch"] == settled["epoch"]
+            assert sorted((a["topic"], a["partition"]) for a in m["assignment"]) == want
+            assert sorted((a["topic"], a["partition"]) for a in m["target_assignment"]) == want
+        offs = offsets_of(desc, topic)
+        for part in range(N_PARTS):
+            assert offs[part]["committed"] == part + 1
+            assert offs[part]["lag"] == N_RECORDS // N_PARTS - (part + 1)
+            assert by_id[offs[part]["member_id"]]
+        text = ctl(b, "group", "describe", group, json_out=False).stdout
+        assert "consumer protocol (KIP-848)" in text and "TARGET" in text
+        assert "Group epoch %d" % settled["epoch"] in text
+
+        listed = {x["group"]: x for x in ctl(b, "group", "list")["groups"]}
+        assert listed[group]["type"] == "consumer" and listed[group]["state"] == "Stable"
+        assert group in [x["group"] for x in ctl(b, "group", "list", "--type", "consumer")["groups"]]
+        assert group not in [x["group"] for x in ctl(b, "group", "list", "--type",
+                                                     "classic")["groups"]]
+
+        r = ctl(b, "group", "reset-offsets", group, "--topic", topic, "--to-earliest",
+                "--execute", check=False, json_out=False)
+        assert r.returncode == 1 and "no members" in r.stderr
+        r = ctl(b, "group", "delete", group, check=False, json_out=False)
+        assert r.returncode == 1 and "NON_EMPTY_GROUP" in r.stderr
+
+        for n in ("a", "b"):
+            assert g.hb(n, epoch=-1)["error"] == 0
+        assert ctl(b, "group", "describe", group)["groups"][0]["state"] == "Empty"
+        res = ctl(b, "group", "reset-offsets", group, "--topic", topic, "--to-earliest",
+                  "--execute")
+        assert {o["partition"]: o["new"] for o in res["offsets"]} == {p: 0 for p in
+                                                                     range(N_PARTS)}
+        assert cl.cmd("fetch", group=group, topic=topic, partition=1)["offset"] == 0
+        ctl(b, "group", "delete", group)
+        assert group not in [x["group"] for x in ctl(b, "group", "list")["groups"]]
+    finally:
+        cl.close()

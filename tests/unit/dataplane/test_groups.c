@@ -1,8 +1,9 @@
 /* Unit tests for the group coordinator's pure parts: the group ->
  * __consumer_offsets partition hash (Java's String.hashCode), the record
  * formats of __consumer_offsets (against bytes laid out by hand from
- * Kafka's schemas), record batches of them, protocol selection, consumer
- * subscriptions, and the string-keyed hash map. */
+ * Kafka's schemas; the KIP-848 consumer group records too), record
+ * batches of them, protocol selection, consumer subscriptions, and the
+ * string-keyed hash map. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "group_crecords.h"
 #include "group_protocol.h"
 #include "group_records.h"
 #include "storage/batch.h"
@@ -102,10 +104,15 @@ static void test_group_key_and_unknown_versions(void **state)
 	assert_int_equal(offsets_key_decode(want, sizeof(want), &k), 0);
 	assert_int_equal(k.version, OFFSETS_KEY_GROUP);
 	assert_true(kstr_eq(k.group, KSTR("g1")));
-	/* Records of the consumer protocol (KIP-848, key versions 3+) are
-	 * not the classic coordinator's: skipped, not errors. */
+	/* Records of the consumer protocol (KIP-848, types 3-8) are decoded
+	 * (group_crecords.h); later types (share and streams groups) are
+	 * skipped, not errors. */
 	static const uint8_t v3[] = { 0, 3, 0, 1, 'x' };
-	assert_int_equal(offsets_key_decode(v3, sizeof(v3), &k), 1);
+	assert_int_equal(offsets_key_decode(v3, sizeof(v3), &k), 0);
+	assert_int_equal(k.version, CGREC_GROUP);
+	assert_true(kstr_eq(k.group, KSTR("x")));
+	static const uint8_t v9[] = { 0, 9, 0, 1, 'x' };
+	assert_int_equal(offsets_key_decode(v9, sizeof(v9), &k), 1);
 	kw_free(&w);
 }
 
@@ -365,9 +372,203 @@ static void test_strmap(void **state)
 	free(items);
 }
 
+/* ---- consumer group records (KIP-848) ---- */
+
+static struct kuuid uuid_n(uint8_t b)
+{
+	struct kuuid u;
+	memset(&u, 0, sizeof(u));
+	u.b[15] = b;
+	return u;
+}
+
+static void test_cgroup_keys(void **state)
+{
+	(void)state;
+	struct kwriter w;
+	kw_init(&w, 64, 0);
+	/* Type 5 (member metadata): int16 type, STRING group, STRING member. */
+	cgrec_key_encode(&w, CGREC_MEMBER, KSTR("g"), KSTR("m1"));
+	static const uint8_t want[] = { 0, 5, 0, 1, 'g', 0, 2, 'm', '1' };
+	kw_expect(&w, want, sizeof(want));
+	struct offsets_key k;
+	assert_int_equal(offsets_key_decode(want, sizeof(want), &k), 0);
+	assert_int_equal(k.version, CGREC_MEMBER);
+	assert_true(kstr_eq(k.group, KSTR("g")) && kstr_eq(k.member, KSTR("m1")));
+	/* Group-level types carry the group only. */
+	kw_reset(&w);
+	cgrec_key_encode(&w, CGREC_TARGET, KSTR("g"), KSTR("ignored"));
+	static const uint8_t want6[] = { 0, 6, 0, 1, 'g' };
+	kw_expect(&w, want6, sizeof(want6));
+	for (int t = CGREC_GROUP; t <= CGREC_CURRENT; t++) {
+		kw_reset(&w);
+		cgrec_key_encode(&w, t, KSTR("grp"), KSTR("mem"));
+		assert_int_equal(offsets_key_decode(w.buf, w.len, &k), 0);
+		assert_int_equal(k.version, t);
+		assert_true(kstr_eq(k.group, KSTR("grp")));
+		assert_true(kstr_eq(k.member, cgrec_has_member(t) ? KSTR("mem") : KSTR("")));
+	}
+	/* A member key cut short is malformed. */
+	assert_int_equal(offsets_key_decode(want, sizeof(want) - 1, &k), -1);
+	kw_free(&w);
+}
+
+static void test_cgroup_epoch_and_partitions(void **state)
+{
+	(void)state;
+	struct kwriter w;
+	kw_init(&w, 64, 0);
+	/* Version 0, Epoch int32, no tagged fields. */
+	cgrec_epoch_encode(&w, 7);
+	static const uint8_t want[] = { 0, 0, 0, 0, 0, 7, 0 };
+	kw_expect(&w, want, sizeof(want));
+	int32_t e = 0;
+	assert_int_equal(cgrec_epoch_decode(want, sizeof(want), &e), 0);
+	assert_int_equal(e, 7);
+	static const uint8_t v1[] = { 0, 1, 0, 0, 0, 7, 0 };
+	assert_int_equal(cgrec_epoch_decode(v1, sizeof(v1), &e), -1);
+	/* Topics[] (compact: count+1): TopicId, TopicName (compact), NumPartitions,
+	 * PartitionMetadata[] (empty), tagged; then the value's tagged fields. */
+	kw_reset(&w);
+	struct cgrec_topic t = { uuid_n(9), KSTR("ab"), 6 };
+	cgrec_partitions_encode(&w, &t, 1);
+	uint8_t want4[2 + 1 + 16 + 3 + 4 + 1 + 1 + 1];
+	size_t k = 0;
+	want4[k++] = 0, want4[k++] = 0, want4[k++] = 2;
+	memset(want4 + k, 0, 16);
+	want4[k + 15] = 9;
+	k += 16;
+	want4[k++] = 3, want4[k++] = 'a', want4[k++] = 'b';
+	want4[k++] = 0, want4[k++] = 0, want4[k++] = 0, want4[k++] = 6;
+	want4[k++] = 1, want4[k++] = 0, want4[k++] = 0;
+	kw_expect(&w, want4, k);
+	struct cgrec_topic *out;
+	int32_t n;
+	assert_int_equal(cgrec_partitions_decode(want4, k, &out, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(kstr_eq(out[0].name, KSTR("ab")));
+	assert_int_equal(out[0].n_parts, 6);
+	assert_int_equal(out[0].id.b[15], 9);
+	free(out);
+	assert_int_equal(cgrec_partitions_decode(want4, k - 2, &out, &n), -1);
+	kw_free(&w);
+}
+
+static void test_cgroup_member_value(void **state)
+{
+	(void)state;
+	struct kwriter w;
+	kw_init(&w, 64, 0);
+	struct kstr topics[] = { KSTR("t") };
+	struct cgrec_member m = { .instance_id = KSTR("i"), .rack_id = KSTR_NULL,
+				  .client_id = KSTR("c"), .client_host = KSTR("/h"),
+				  .topics = topics, .n_topics = 1, .regex = KSTR_NULL,
+				  .rebalance_timeout_ms = 1000, .assignor = KSTR("range") };
+	cgrec_member_encode(&w, &m);
+	static const uint8_t want[] = {
+		0, 0,                     /* version */
+		2, 'i',                   /* InstanceId */
+		0,                        /* RackId: null */
+		2, 'c',                   /* ClientId */
+		3, '/', 'h',              /* ClientHost */
+		2, 2, 't',                /* SubscribedTopicNames */
+		0,                        /* SubscribedTopicRegex: null */
+		0, 0, 3, 0xe8,            /* RebalanceTimeoutMs */
+		6, 'r', 'a', 'n', 'g', 'e', /* ServerAssignor */
+		0,                        /* tagged fields */
+	};
+	kw_expect(&w, want, sizeof(want));
+	struct cgrec_member d;
+	assert_int_equal(cgrec_member_decode(want, sizeof(want), &d), 0);
+	assert_true(kstr_eq(d.instance_id, KSTR("i")));
+	assert_true(d.rack_id.len < 0 && d.regex.len < 0);
+	assert_true(kstr_eq(d.client_host, KSTR("/h")));
+	assert_int_equal(d.n_topics, 1);
+	assert_true(kstr_eq(d.topics[0], KSTR("t")));
+	assert_int_equal(d.rebalance_timeout_ms, 1000);
+	assert_true(kstr_eq(d.assignor, KSTR("range")));
+	free((void *)d.topics);
+	/* Kafka's tagged ClassicMemberMetadata (tag 0) is skipped. */
+	uint8_t tagged[sizeof(want) + 3];
+	memcpy(tagged, want, sizeof(want) - 1);
+	tagged[sizeof(want) - 1] = 1; /* one tagged field */
+	tagged[sizeof(want)] = 0;     /* tag 0 */
+	tagged[sizeof(want) + 1] = 1; /* one byte */
+	tagged[sizeof(want) + 2] = 0x55;
+	assert_int_equal(cgrec_member_decode(tagged, sizeof(tagged), &d), 0);
+	free((void *)d.topics);
+	assert_int_equal(cgrec_member_decode(want, 12, &d), -1);
+	kw_free(&w);
+}
+
+static struct gtpset tps3(void)
+{
+	struct gtp *v = malloc(3 * sizeof(*v));
+	v[0] = (struct gtp){ uuid_n(2), 4 };
+	v[1] = (struct gtp){ uuid_n(1), 1 };
+	v[2] = (struct gtp){ uuid_n(1), 0 };
+	struct gtpset s;
+	gtpset_adopt(&s, v, 3);
+	return s;
+}
+
+static void test_cgroup_assignment_values(void **state)
+{
+	(void)state;
+	struct kwriter w;
+	kw_init(&w, 64, 0);
+	struct gtpset s = tps3();
+	/* Type 7: TopicPartitions[] by topic id: (1: 0 1) (2: 4). */
+	cgrec_target_encode(&w, &s);
+	uint8_t want[2 + 1 + (16 + 1 + 8 + 1) + (16 + 1 + 4 + 1) + 1];
+	size_t k = 0;
+	want[k++] = 0, want[k++] = 0, want[k++] = 3;
+	memset(want + k, 0, 16), want[k + 15] = 1, k += 16;
+	want[k++] = 3;
+	memcpy(want + k, "\0\0\0\0\0\0\0\1", 8), k += 8;
+	want[k++] = 0;
+	memset(want + k, 0, 16), want[k + 15] = 2, k += 16;
+	want[k++] = 2;
+	memcpy(want + k, "\0\0\0\4", 4), k += 4;
+	want[k++] = 0;
+	want[k++] = 0;
+	kw_expect(&w, want, k);
+	struct gtpset d;
+	assert_int_equal(cgrec_target_decode(want, k, &d), 0);
+	assert_true(gtpset_eq(&d, &s));
+	gtpset_free(&d);
+	/* Type 8: epochs, state, assigned and pending revocation. */
+	kw_reset(&w);
+	struct cgrec_current c = { .epoch = 5, .prev_epoch = 4, .state = 1, .assigned = s,
+				   .revoking = { NULL, 0 } };
+	cgrec_current_encode(&w, &c);
+	assert_int_equal(w.len, 2 + 4 + 4 + 1 + (k - 3) + 1 + 1);
+	static const uint8_t head[] = { 0, 0, 0, 0, 0, 5, 0, 0, 0, 4, 1 };
+	assert_memory_equal(w.buf, head, sizeof(head));
+	struct cgrec_current dc;
+	assert_int_equal(cgrec_current_decode(w.buf, w.len, &dc), 0);
+	assert_int_equal(dc.epoch, 5);
+	assert_int_equal(dc.prev_epoch, 4);
+	assert_int_equal(dc.state, 1);
+	assert_true(gtpset_eq(&dc.assigned, &s));
+	assert_int_equal(dc.revoking.n, 0);
+	gtpset_free(&dc.assigned);
+	/* A partition count past the bytes is malformed, not a crash. */
+	uint8_t bad[64];
+	memcpy(bad, want, 20);
+	bad[19] = 0x7f;
+	assert_int_equal(cgrec_target_decode(bad, 20, &d), -1);
+	gtpset_free(&s);
+	kw_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cgroup_keys),
+		cmocka_unit_test(test_cgroup_epoch_and_partitions),
+		cmocka_unit_test(test_cgroup_member_value),
+		cmocka_unit_test(test_cgroup_assignment_values),
 		cmocka_unit_test(test_java_hash_known_values),
 		cmocka_unit_test(test_partition_for),
 		cmocka_unit_test(test_offset_commit_key),
