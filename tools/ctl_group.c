@@ -95,56 +95,17 @@ static void group_free(struct group *g)
 /* The connection to group's coordinator; NULL with a message printed. */
 static struct kc_conn *coordinator(struct ctl *ctl, const char *group)
 {
-	struct kc_conn *b = &ctl->k.boot;
-	int16_t v = kc_version(b, KAFKA_API_FindCoordinator, 6);
-	if (v < 0) {
+	char host[NAME_CAP];
+	int32_t node, port;
+	if (kc_find_coordinator(&ctl->k.boot, group, ctl->timeout_ms, &node, host, sizeof(host),
+				&port) != 0) {
 		ctl_fail("%s", kc_errbuf);
 		return NULL;
 	}
-	int64_t deadline = ctl_mono_ms() + ctl->timeout_ms;
-	struct kstr key = kstr_from(group);
-	for (;;) {
-		struct kafka_FindCoordinatorRequest req;
-		kafka_FindCoordinatorRequest_init(&req);
-		req.KeyType = 0; /* a group */
-		if (v >= 4) {
-			req.CoordinatorKeys = &key;
-			req.CoordinatorKeys_count = 1;
-		} else {
-			req.Key = key;
-		}
-		struct kafka_FindCoordinatorResponse resp;
-		kafka_FindCoordinatorResponse_init(&resp);
-		if (KC_CALL(b, KAFKA_API_FindCoordinator, v, FindCoordinator, &req, &resp) != 0) {
-			ctl_fail("%s", kc_errbuf);
-			return NULL;
-		}
-		int16_t err = resp.ErrorCode;
-		int32_t node = resp.NodeId, port = resp.Port;
-		struct kstr host = resp.Host;
-		if (v >= 4) {
-			if (resp.Coordinators_count != 1) {
-				ctl_fail("FindCoordinator: %d answers for one group", resp.Coordinators_count);
-				return NULL;
-			}
-			err = resp.Coordinators[0].ErrorCode;
-			node = resp.Coordinators[0].NodeId;
-			host = resp.Coordinators[0].Host;
-			port = resp.Coordinators[0].Port;
-		}
-		if (err == 0) {
-			char h[NAME_CAP];
-			struct kc_conn *c = kc_cluster_addr(&ctl->k, node, kc_cstr(host, h, sizeof(h)), port);
-			if (c == NULL)
-				ctl_fail("group %s: its coordinator: %s", group, kc_errbuf);
-			return c;
-		}
-		if (!ctl_coordinator_retriable(err) || ctl_mono_ms() + CTL_RETRY_MS > deadline) {
-			ctl_fail("group %s: FindCoordinator: %s", group, kc_err_str(err));
-			return NULL;
-		}
-		ctl_sleep_ms(CTL_RETRY_MS);
-	}
+	struct kc_conn *c = kc_cluster_addr(&ctl->k, node, host, port);
+	if (c == NULL)
+		ctl_fail("group %s: its coordinator: %s", group, kc_errbuf);
+	return c;
 }
 
 /* Members' assignments: ConsumerProtocolAssignment, after its version. */
@@ -305,38 +266,25 @@ static int fetch_offsets(struct ctl *ctl, struct kc_conn *c, struct group *g)
 	}
 }
 
-/* Metadata for the topics in s: leaders, and with add_all every partition
- * of a topic named with all_parts set (reset-offsets --topic T). */
+/* Metadata for the topics in s: each partition's leader, or its error. */
 static int fill_leaders(struct ctl *ctl, struct tps *s)
 {
 	if (s->n == 0)
 		return 0;
-	struct kc_conn *b = &ctl->k.boot;
-	int16_t v = kc_version(b, KAFKA_API_Metadata, 12);
-	if (v < 0)
-		return ctl_fail("%s", kc_errbuf);
-	struct kafka_MetadataRequest_MetadataRequestTopic *mt = calloc((size_t)s->n, sizeof(*mt));
-	if (mt == NULL)
+	struct kstr *names = calloc((size_t)s->n, sizeof(*names));
+	if (names == NULL)
 		return ctl_fail("out of memory");
 	int nt = 0;
 	for (int i = 0; i < s->n; i++) {
 		bool seen = false;
 		for (int j = 0; j < nt && !seen; j++)
-			seen = kstr_eq_cstr(mt[j].Name, s->v[i].topic);
-		if (!seen) {
-			kafka_MetadataRequest_MetadataRequestTopic_init(&mt[nt]);
-			mt[nt++].Name = kstr_from(s->v[i].topic);
-		}
+			seen = kstr_eq_cstr(names[j], s->v[i].topic);
+		if (!seen)
+			names[nt++] = kstr_from(s->v[i].topic);
 	}
-	struct kafka_MetadataRequest req;
-	kafka_MetadataRequest_init(&req);
-	req.AllowAutoTopicCreation = false; /* a tool never creates topics */
-	req.Topics = mt;
-	req.Topics_count = nt;
 	struct kafka_MetadataResponse resp;
-	kafka_MetadataResponse_init(&resp);
-	int rc = KC_CALL(b, KAFKA_API_Metadata, v, Metadata, &req, &resp);
-	free(mt);
+	int rc = kc_metadata(&ctl->k.boot, names, nt, &resp);
+	free(names);
 	if (rc != 0)
 		return ctl_fail("%s", kc_errbuf);
 	for (int i = 0; i < s->n; i++) {
@@ -363,21 +311,9 @@ static int fill_leaders(struct ctl *ctl, struct tps *s)
 /* Every partition of topic, from Metadata, into s. */
 static int add_topic_partitions(struct ctl *ctl, struct tps *s, const char *topic)
 {
-	struct kc_conn *b = &ctl->k.boot;
-	int16_t v = kc_version(b, KAFKA_API_Metadata, 12);
-	if (v < 0)
-		return ctl_fail("%s", kc_errbuf);
-	struct kafka_MetadataRequest_MetadataRequestTopic mt;
-	kafka_MetadataRequest_MetadataRequestTopic_init(&mt);
-	mt.Name = kstr_from(topic);
-	struct kafka_MetadataRequest req;
-	kafka_MetadataRequest_init(&req);
-	req.AllowAutoTopicCreation = false; /* a tool never creates topics */
-	req.Topics = &mt;
-	req.Topics_count = 1;
+	struct kstr name = kstr_from(topic);
 	struct kafka_MetadataResponse resp;
-	kafka_MetadataResponse_init(&resp);
-	if (KC_CALL(b, KAFKA_API_Metadata, v, Metadata, &req, &resp) != 0)
+	if (kc_metadata(&ctl->k.boot, &name, 1, &resp) != 0)
 		return ctl_fail("%s", kc_errbuf);
 	if (resp.Topics_count != 1 || resp.Topics[0].ErrorCode != 0)
 		return ctl_fail("topic %s: %s", topic,

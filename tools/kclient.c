@@ -315,22 +315,90 @@ void kc_close(struct kc_conn *c)
 	c->rcap = 0;
 }
 
+int kc_metadata(struct kc_conn *c, const struct kstr *topics, int n,
+		struct kafka_MetadataResponse *resp)
+{
+	int16_t v = kc_version(c, KAFKA_API_Metadata, 12);
+	if (v < 0)
+		return -1;
+	struct kafka_MetadataRequest_MetadataRequestTopic *mt = NULL;
+	if (n > 0 && (mt = calloc((size_t)n, sizeof(*mt))) == NULL)
+		return kc_fail("out of memory");
+	for (int i = 0; i < n; i++) {
+		kafka_MetadataRequest_MetadataRequestTopic_init(&mt[i]);
+		mt[i].Name = topics[i];
+	}
+	struct kafka_MetadataRequest req;
+	kafka_MetadataRequest_init(&req);
+	req.AllowAutoTopicCreation = false; /* a tool never creates topics */
+	req.Topics = mt;
+	req.Topics_count = n; /* 0: an empty list, no topics (not null: all) */
+	kafka_MetadataResponse_init(resp);
+	int rc = KC_CALL(c, KAFKA_API_Metadata, v, Metadata, &req, resp);
+	free(mt);
+	return rc;
+}
+
+static bool kc_coordinator_retriable(int16_t err)
+{
+	return err == KAFKA_COORDINATOR_LOAD_IN_PROGRESS || err == KAFKA_COORDINATOR_NOT_AVAILABLE ||
+	       err == KAFKA_NOT_COORDINATOR;
+}
+
+int kc_find_coordinator(struct kc_conn *c, const char *group, int timeout_ms, int32_t *node,
+			char *host, size_t host_cap, int32_t *port)
+{
+	int16_t v = kc_version(c, KAFKA_API_FindCoordinator, 6);
+	if (v < 0)
+		return -1;
+	int64_t deadline = mono_ms() + timeout_ms;
+	struct kstr key = kstr_from(group);
+	for (;;) {
+		struct kafka_FindCoordinatorRequest req;
+		kafka_FindCoordinatorRequest_init(&req);
+		req.KeyType = 0; /* a group */
+		if (v >= 4) {
+			req.CoordinatorKeys = &key;
+			req.CoordinatorKeys_count = 1;
+		} else {
+			req.Key = key;
+		}
+		struct kafka_FindCoordinatorResponse resp;
+		kafka_FindCoordinatorResponse_init(&resp);
+		if (KC_CALL(c, KAFKA_API_FindCoordinator, v, FindCoordinator, &req, &resp) != 0)
+			return -1;
+		int16_t err = resp.ErrorCode;
+		struct kstr h = resp.Host;
+		*node = resp.NodeId;
+		*port = resp.Port;
+		if (v >= 4) {
+			if (resp.Coordinators_count != 1)
+				return kc_fail("FindCoordinator: %d answers for one group",
+					       resp.Coordinators_count);
+			err = resp.Coordinators[0].ErrorCode;
+			h = resp.Coordinators[0].Host;
+			*node = resp.Coordinators[0].NodeId;
+			*port = resp.Coordinators[0].Port;
+		}
+		if (err == 0) {
+			kc_cstr(h, host, host_cap);
+			return 0;
+		}
+		if (!kc_coordinator_retriable(err) || mono_ms() + KC_COORDINATOR_RETRY_MS > deadline)
+			return kc_fail("group %s: FindCoordinator: %s", group, kc_err_str(err));
+		struct timespec ts = { 0, KC_COORDINATOR_RETRY_MS * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+}
+
 int kc_cluster_open(struct kc_cluster *k, const char *bootstrap, int timeout_ms)
 {
 	memset(k, 0, sizeof(*k));
 	k->timeout_ms = timeout_ms;
 	if (kc_connect_addr(&k->boot, bootstrap, timeout_ms) != 0)
 		return -1;
-	int16_t v = kc_version(&k->boot, KAFKA_API_Metadata, 12);
-	if (v < 0)
-		return -1;
-	struct kafka_MetadataRequest req;
-	kafka_MetadataRequest_init(&req);
-	req.Topics_count = 0; /* no topics: just the brokers */
-	req.AllowAutoTopicCreation = false;
 	struct kafka_MetadataResponse resp;
-	kafka_MetadataResponse_init(&resp);
-	if (KC_CALL(&k->boot, KAFKA_API_Metadata, v, Metadata, &req, &resp) != 0)
+	if (kc_metadata(&k->boot, NULL, 0, &resp) != 0)
 		return -1;
 	if (resp.Brokers_count > KC_NODES_MAX)
 		return kc_fail("%s: %d brokers, more than %d", k->boot.addr, resp.Brokers_count,

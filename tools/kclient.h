@@ -70,6 +70,20 @@ int kc_call(struct kc_conn *c, int16_t api_key, int16_t version, kc_encode_fn en
 	kc_call((c), (api), (ver), (kc_encode_fn)kafka_##Msg##Request_encode, (req),          \
 		(kc_decode_fn)kafka_##Msg##Response_decode, (resp))
 
+/* Metadata for n topics (none for n 0: just the brokers), at the highest
+ * version both sides take; topics are never auto-created. */
+int kc_metadata(struct kc_conn *c, const struct kstr *topics, int n,
+		struct kafka_MetadataResponse *resp);
+
+/* A FindCoordinator retry waits this long; errors that say the
+ * coordinator is loading or moving are retried until timeout_ms. */
+#define KC_COORDINATOR_RETRY_MS 200
+
+/* The coordinator of group (FindCoordinator, batched form from v4): its
+ * node id and address. 0, or -1 with kc_errbuf naming the Kafka error. */
+int kc_find_coordinator(struct kc_conn *c, const char *group, int timeout_ms, int32_t *node,
+			char *host, size_t host_cap, int32_t *port);
+
 /* The nodes of a cluster, from a bootstrap connection's Metadata. */
 struct kc_node {
 	int32_t id;

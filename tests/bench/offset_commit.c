@@ -81,38 +81,13 @@ static int oc_fail_code(struct oc_client *c, const char *what, int16_t code)
 static int oc_coordinator(struct oc_client *cl, struct kc_conn *boot, const char *group,
 			  struct kc_conn *out)
 {
-	int16_t v = kc_version(boot, KAFKA_API_FindCoordinator, 4);
-	if (v < 0)
+	char host[256];
+	int32_t node, port;
+	if (kc_find_coordinator(boot, group, 30000, &node, host, sizeof(host), &port) != 0)
 		return oc_fail(cl, "FindCoordinator");
-	struct kstr key = kstr_from(group);
-	for (int attempt = 0; attempt < 100; attempt++) {
-		struct kafka_FindCoordinatorRequest req;
-		kafka_FindCoordinatorRequest_init(&req);
-		if (v >= 4) {
-			req.CoordinatorKeys = &key;
-			req.CoordinatorKeys_count = 1;
-		} else {
-			req.Key = key;
-		}
-		struct kafka_FindCoordinatorResponse resp;
-		kafka_FindCoordinatorResponse_init(&resp);
-		if (KC_CALL(boot, KAFKA_API_FindCoordinator, v, FindCoordinator, &req, &resp) != 0)
-			return oc_fail(cl, "FindCoordinator");
-		int16_t err = v >= 4 && resp.Coordinators_count == 1 ? resp.Coordinators[0].ErrorCode
-								     : resp.ErrorCode;
-		if (err == 0) {
-			char host[256];
-			int32_t port = v >= 4 ? resp.Coordinators[0].Port : resp.Port;
-			kc_cstr(v >= 4 ? resp.Coordinators[0].Host : resp.Host, host, sizeof(host));
-			if (kc_connect(out, host, port, 30000) != 0)
-				return oc_fail(cl, "connecting to the coordinator");
-			return 0;
-		}
-		if (err != KAFKA_COORDINATOR_NOT_AVAILABLE && err != KAFKA_COORDINATOR_LOAD_IN_PROGRESS)
-			return oc_fail_code(cl, "FindCoordinator", err);
-		usleep(100000);
-	}
-	return oc_fail_code(cl, "FindCoordinator", KAFKA_COORDINATOR_NOT_AVAILABLE);
+	if (kc_connect(out, host, port, 30000) != 0)
+		return oc_fail(cl, "connecting to the coordinator");
+	return 0;
 }
 
 static void *oc_run(void *arg)
