@@ -10,9 +10,10 @@ build_pkgs=(meson ninja-build pkg-config gcc liburing-dev libisal-dev libhugetlb
   liblz4-dev libzstd-dev libsnappy-dev libhiredis-dev libnats-dev)
 # redis-server, nats-server: the peers sluice-bench is tested and compared
 # against; gnuplot-nox: its charts; iperf3, fio: the machine's own limits in
-# the benchmark report.
+# the benchmark report; linux-perf: tests/bench/profile.sh's profiles.
 test_pkgs=(libcmocka-dev kcat librdkafka-dev python3-confluent-kafka python3-kafka python3-pytest
-  python3-snappy python3-lz4 python3-zstandard redis-server nats-server gnuplot-nox iperf3 fio)
+  python3-snappy python3-lz4 python3-zstandard redis-server nats-server gnuplot-nox iperf3 fio
+  linux-perf)
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-test}" = test ]; then

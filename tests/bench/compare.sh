@@ -404,6 +404,19 @@ one_in_flight() {
   done
 }
 
+# drop_page_cache: so that every catch-up read finds the data where a
+# consumer days behind would, on the disk, rather than where the previous
+# read (or a peer's buffered writes) left it. Needs root; without it the
+# runs after the first may read from memory, and the report says so.
+cache_dropped=yes
+drop_page_cache() {
+  sync
+  if ! { echo 3 > /proc/sys/vm/drop_caches; } 2>/dev/null; then
+    [ "$cache_dropped" = no ] || say "cannot drop the page cache (not root): catch-up reads after the first may come from memory"
+    cache_dropped=no
+  fi
+}
+
 # catch_up VARIANT PARTS: write the catch-up bytes, then read them from the
 # start BENCH_RUNS times, on one server.
 catch_up() {
@@ -421,6 +434,7 @@ catch_up() {
     produce "${common[@]}" --bytes "$bytes" $(variant_args "$v")
   if tail -1 "$index" | cut -f7 | grep -qx ok; then
     for run in $(seq "$runs"); do
+      drop_page_cache
       bench_run catchup "$v" "$parts" 1024 read "$run" "$(bytes_limit "$bytes")" \
         consume "${common[@]}" --bytes "$bytes"
     done
@@ -493,6 +507,7 @@ main() {
       catch_up "$v" "$parts"
     done
   done
+  meta catchup_cache_dropped "$cache_dropped"
   mkdir -p "$(dirname "$out")"
   if ! $py "$helper" report "$results" "$charts" "$root/docs" > "$out"; then
     say "writing the report failed"
