@@ -282,6 +282,8 @@ struct plog_aread {
 	struct plog *l;
 	struct segment *s;
 	int64_t pos, end;
+	int64_t fallback; /* where to read again if a guessed start (see
+			   * segment_index_lookup_next) was past the batch, or -1 */
 	size_t want;
 	int steps;
 };

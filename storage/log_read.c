@@ -225,6 +225,7 @@ static bool aread_next_segment(struct plog_aread *r)
 	r->s = next;
 	r->offset = next->base_offset;
 	r->pos = 0;
+	r->fallback = -1;
 	r->end = next->readable;
 	r->skip = 0;
 	r->res.len = 0;
@@ -256,6 +257,15 @@ static void aread_op_done(struct uring_op *op, int res, uint32_t cqe_flags)
 			p += (size_t)size;
 			continue;
 		}
+		if (p == 0 && r->fallback >= 0 && h.base_offset > r->offset) {
+			/* The guess skipped batches (or the offset was compacted
+			 * away): read from the index entry instead. */
+			r->pos = r->fallback;
+			r->fallback = -1;
+			aread_submit(r);
+			return;
+		}
+		r->fallback = -1;
 		r->res.first_batch_bytes = size;
 		if ((size_t)size > r->cap) {
 			aread_finish(r, 0); /* too big for the buffer: len 0 says so */
@@ -308,7 +318,17 @@ int plog_read_disk(struct plog *l, struct plog_aread *r)
 	if (ring == NULL || io_uring_sq_space_left(ring) == 0)
 		return plog_read(l, r->offset, r->max_bytes, r->buf, r->cap, &r->res);
 	r->s = plog_segment_for(l, r->offset);
-	r->pos = segment_index_lookup(r->s, r->offset);
+	/* Reading from the entry before the offset, the window would start
+	 * with the previous batch, and with batches as large as the window
+	 * the wanted one would take a second read: start where it most
+	 * likely begins, and fall back if it begins earlier. */
+	int64_t guess;
+	r->pos = segment_index_lookup_next(r->s, r->offset, &guess);
+	r->fallback = -1;
+	if (guess > r->pos && guess < r->s->readable) {
+		r->fallback = r->pos;
+		r->pos = guess;
+	}
 	r->end = r->s->readable;
 	l->reads_in_flight++;
 	r->s->readers++;

@@ -157,6 +157,15 @@ void segment_index_bytes(const struct segment *s, uint64_t *memory, uint64_t *ma
  * position of the last offset index entry whose offset is <= offset, or 0. */
 int64_t segment_index_lookup(const struct segment *s, int64_t offset);
 
+/* As segment_index_lookup, and *next: where the batch containing offset
+ * most likely starts when that entry's batch ends before offset (an entry
+ * names a batch's last offset), i.e. the next entry's position, since a
+ * batch larger than the index interval is always followed by an indexed
+ * one; -1 when there is no such guess (the entry's batch holds offset, or
+ * no entry follows). A guess can be wrong after small batches: the caller
+ * checks the batch it finds there. */
+int64_t segment_index_lookup_next(const struct segment *s, int64_t offset, int64_t *next);
+
 /* Offset below which every record's timestamp is < ts (from the time index:
  * the offset of the last entry with timestamp < ts), or -1 if none. A
  * search for the first timestamp >= ts starts after it. */

@@ -228,7 +228,7 @@ void segment_timeindex_entry(const struct segment *s, uint32_t i, int64_t *ts, i
 	*offset = s->base_offset + (int32_t)be32_load(e + 8);
 }
 
-int64_t segment_index_lookup(const struct segment *s, int64_t offset)
+int64_t segment_index_lookup_next(const struct segment *s, int64_t offset, int64_t *next)
 {
 	uint32_t lo = 0, hi = s->idx.n; /* answer: last i < hi with entry <= offset */
 	while (lo < hi) {
@@ -240,11 +240,21 @@ int64_t segment_index_lookup(const struct segment *s, int64_t offset)
 		else
 			hi = mid;
 	}
-	if (lo == 0)
-		return 0;
-	int64_t off, pos;
-	segment_index_entry(s, lo - 1, &off, &pos);
+	int64_t off = -1, pos = 0;
+	if (lo > 0)
+		segment_index_entry(s, lo - 1, &off, &pos);
+	*next = -1;
+	if (lo > 0 && off < offset && lo < s->idx.n) {
+		int64_t noff;
+		segment_index_entry(s, lo, &noff, next);
+	}
 	return pos;
+}
+
+int64_t segment_index_lookup(const struct segment *s, int64_t offset)
+{
+	int64_t next;
+	return segment_index_lookup_next(s, offset, &next);
 }
 
 int64_t segment_time_lookup(const struct segment *s, int64_t ts)

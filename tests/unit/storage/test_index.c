@@ -226,6 +226,39 @@ static void sealed_load_maps_files(void **state)
 	ref_free(&r);
 }
 
+/* The guessed start of a cold read: where an entry's batch ends before the
+ * offset, the next entry's position. Every batch here is larger than the
+ * index interval, so each is indexed and the guess is exactly the batch
+ * holding the offset; no guess where the entry's own batch holds it. */
+static void lookup_next_guesses_the_batch(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct segment *s = seg_build(f->dir);
+	int guesses = 0;
+	for (int64_t o = BASE; o < s->end_offset; o++) {
+		int64_t next;
+		int64_t pos = segment_index_lookup_next(s, o, &next);
+		assert_int_equal(pos, segment_index_lookup(s, o));
+		uint8_t hdr[BATCH_HEADER_BYTES];
+		struct batch_hdr h;
+		assert_int_equal(pread(s->log_fd, hdr, sizeof(hdr), pos), (ssize_t)sizeof(hdr));
+		assert_true(batch_parse(hdr, sizeof(hdr), &h) > 0);
+		if (next < 0) {
+			/* Before the first entry, or the entry's batch is it. */
+			assert_true(pos == 0 || h.base_offset + h.last_offset_delta >= o);
+			continue;
+		}
+		guesses++;
+		assert_true(h.base_offset + h.last_offset_delta < o);
+		assert_true(next > pos);
+		assert_int_equal(pread(s->log_fd, hdr, sizeof(hdr), next), (ssize_t)sizeof(hdr));
+		assert_true(batch_parse(hdr, sizeof(hdr), &h) > 0);
+		assert_true(h.base_offset <= o && o <= h.base_offset + h.last_offset_delta);
+	}
+	assert_true(guesses > BATCHES / 2);
+	segment_free(s);
+}
+
 /* An index file cut at an entry boundary (lost entries, not garbage) is
  * consistent: kept, shorter, and mapped no further than it reaches. Lookups
  * past its end start from its last entry: slower, still right. */
@@ -431,6 +464,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(sealed_mapping_answers_as_arrays, tu_fixture_setup,
 						tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(sealed_load_maps_files, tu_fixture_setup,
+						tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(lookup_next_guesses_the_batch, tu_fixture_setup,
 						tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(truncated_index_kept_shorter, tu_fixture_setup,
 						tu_fixture_teardown),
