@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "probe_stats.h"
+
 #include "kclient.h"
 
 #define OC_CLIENTS_MAX 256
@@ -51,19 +53,6 @@ struct oc_client {
 	uint64_t errors;
 	char err[600];
 };
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int cmp_i64(const void *x, const void *y)
-{
-	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-	return a < b ? -1 : a > b;
-}
 
 static int oc_fail(struct oc_client *c, const char *what)
 {

@@ -31,23 +31,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "probe_stats.h"
+
 /* Responses to a one-batch produce are tens of bytes. */
 #define PROBE_RESPONSE_MAX 4096
 /* Sleep until this close to the due time, then spin. */
 #define PROBE_SPIN_NS 100000
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
-}
 
 static int read_full(int fd, uint8_t *p, size_t n)
 {
@@ -75,20 +64,6 @@ static int write_full(int fd, const uint8_t *p, size_t n)
 		n -= (size_t)r;
 	}
 	return 0;
-}
-
-static void print_pcts(const char *name, int64_t *v, size_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_i64);
-	static const struct { const char *k; double q; } qs[] = {
-		{ "p50", .5 }, { "p90", .9 }, { "p99", .99 }, { "p99_9", .999 },
-	};
-	printf("\"%s\": {", name);
-	for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
-		size_t at = (size_t)(qs[i].q * (double)n);
-		printf("\"%s\": %lld, ", qs[i].k, n ? (long long)(v[at < n ? at : n - 1] / 1000) : 0LL);
-	}
-	printf("\"max\": %lld}", n ? (long long)(v[n - 1] / 1000) : 0LL);
 }
 
 int main(int argc, char **argv)
@@ -163,5 +138,8 @@ int main(int argc, char **argv)
 	printf(", ");
 	print_pcts("latency_sched_us", sched, n);
 	printf("}\n");
+	free(lat);
+	free(sched);
+	close(fd);
 	return errors ? 1 : 0;
 }

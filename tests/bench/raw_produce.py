@@ -21,6 +21,13 @@ Modes:
   --rate R --probe P    the same, timed by the C probe P (produce_probe.c,
                         built as build*/tests/bench/produce_probe): no
                         interpreter or timer slack in the figures.
+  --probe-cpu C         run the probe on CPU C only; "leader" picks the CPU
+                        of the shard that leads the partition, for a broker
+                        with per-shard endpoints (shard i on port+i) whose
+                        shards sit on this process's allowed CPUs in order
+                        (sluiced's default pinning). Client and shard on one
+                        core hand each other the request and the response
+                        without waking the other core.
 
 Prints one line of JSON: mb_per_s, records_per_s, requests, errors (responses
 with a non-zero error code), latency_us percentiles (rate mode: per request;
@@ -28,7 +35,7 @@ throughput mode: request round trips), client_cpu_s.
 
 Usage: raw_produce.py [--bootstrap H:P] [--topic T] [--partitions N]
          [--record-size B] [--batch-bytes B] [--inflight N] [--acks 0|1|-1]
-         [--duration S] [--rate R [--probe PATH]]
+         [--duration S] [--rate R [--probe PATH [--probe-cpu C|leader]]]
 """
 
 import argparse
@@ -180,17 +187,33 @@ def run_probe(a, lead, batch):
     frame = kr.i32(len(hdr) + len(body)) + hdr + body
     # Response v3: correlation id, topics[1]: name, partitions[1]: index, error.
     err_off = 4 + 4 + 2 + len(a.topic.encode()) + 4 + 4
+    pin = None
+    if a.probe_cpu == "leader":
+        host, port = a.bootstrap.rsplit(":", 1)
+        with kr.Conn(host, int(port)) as c:
+            n_brokers = len(c.metadata([a.topic])["brokers"])
+        shard = lead[p][1] - int(port)
+        allowed = sorted(os.sched_getaffinity(0))
+        if n_brokers < 2 or not 0 <= shard < len(allowed):
+            sys.exit("raw_produce: --probe-cpu leader: the leader's port is not port+i of a "
+                     "shard on an allowed CPU (per-shard endpoints?)")
+        pin = allowed[shard]
+    elif a.probe_cpu is not None:
+        pin = int(a.probe_cpu)
     with tempfile.NamedTemporaryFile(prefix="probe-frame-") as f:
         f.write(frame)
         f.flush()
         out = subprocess.run([a.probe, f.name, lead[p][0], str(lead[p][1]), str(a.rate),
                               str(a.duration), str(err_off)],
-                             stdout=subprocess.PIPE, check=False, text=True)
+                             stdout=subprocess.PIPE, check=False, text=True,
+                             preexec_fn=None if pin is None else
+                             lambda: os.sched_setaffinity(0, {pin}))
     if not out.stdout.strip():
         sys.exit("raw_produce: the probe failed (exit %d)" % out.returncode)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res["batch_bytes"] = len(batch)
     res["seconds"] = a.duration
+    res["probe_cpu"] = pin
     print(json.dumps(res))
     return 1 if res["errors"] else 0
 
@@ -207,6 +230,7 @@ def main():
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--rate", type=float, default=0, help="requests/s, one in flight")
     ap.add_argument("--probe", help="with --rate: time with this produce_probe binary")
+    ap.add_argument("--probe-cpu", help="run the probe on this CPU, or 'leader'")
     a = ap.parse_args()
     if a.rate > 0 and a.acks == 0:
         ap.error("--rate measures acknowledgements: acks 0 has none")
@@ -216,6 +240,10 @@ def main():
     except OSError as e:
         sys.exit("raw_produce: %s: %s" % (a.bootstrap, e))
     batch, n = batch_for(a.record_size, a.batch_bytes)
+    if a.probe_cpu is not None and not a.probe:
+        ap.error("--probe-cpu needs --probe")
+    if a.probe_cpu not in (None, "leader") and not a.probe_cpu.isdigit():
+        ap.error("--probe-cpu: a CPU number or 'leader'")
     if a.probe:
         if a.rate <= 0:
             ap.error("--probe needs --rate")

@@ -26,7 +26,8 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO, SANITIZER_RE, _die_with_parent, free_port, sluiced_path, unique
+from conftest import (REPO, SANITIZER_RE, _die_with_parent, free_port, free_port_pair,
+                      sluiced_path, unique)
 from helpers import consume
 
 PLOT = os.path.join(REPO, "tests", "bench", "plot.py")
@@ -390,6 +391,76 @@ def test_nats_consume_after_fetches_time_out(nats):
     assert p.returncode == 0, err
     c = json.loads(out.strip().splitlines()[-1])
     assert c["fetch"]["records"] == n and c["fetch"]["complete"] is True
+
+
+# ---------------------------------------------------------------- probes
+
+def bench_probe(name):
+    build = os.path.dirname(os.path.dirname(os.path.abspath(sluiced_path())))
+    path = os.path.join(build, "tests", "bench", name)
+    if not os.path.exists(path):
+        pytest.fail("%s not found at %s (built next to SLUICED)" % (name, path))
+    return path
+
+
+def test_sync_probe_times_write_and_fdatasync_together(tmp_path):
+    """sync_probe (storage.sh's write+fdatasync baseline): every pair is at
+    least its write and at least its fdatasync, so each percentile of the
+    pairs is too; its file is gone afterwards; bad arguments exit 2."""
+    p = subprocess.run([bench_probe("sync_probe"), str(tmp_path / "pair"), "16384", str(16 << 20), "1"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r["ops"] > 10
+    for k in ("p50", "p90", "p99", "p99_9", "max"):
+        assert r["pair_us"][k] >= r["write_us"][k] and r["pair_us"][k] >= r["sync_us"][k], k
+    assert r["pair_us"]["max"] <= r["write_us"]["max"] + r["sync_us"]["max"] + 1
+    assert r["pair_us"]["p50"] > 0
+    assert os.listdir(tmp_path) == []
+    for bad in (["x"], [str(tmp_path / "b"), 1000, 1 << 20, 1], [str(tmp_path / "b"), 4096, 1024, 1]):
+        q = subprocess.run([bench_probe("sync_probe"), *[str(a) for a in bad]],
+                           capture_output=True, text=True, timeout=30)
+        assert q.returncode == 2, bad
+
+
+RAW_PRODUCE = os.path.join(REPO, "tests", "bench", "raw_produce.py")
+
+
+def raw_probe(bootstrap, topic, *extra):
+    return subprocess.run(["/usr/bin/python3", RAW_PRODUCE, "--bootstrap", bootstrap, "--topic",
+                           topic, "--partitions", "1", "--record-size", "100", "--batch-bytes",
+                           "1000", "--rate", "200", "--duration", "1", "--probe",
+                           bench_probe("produce_probe"), *extra],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_raw_produce_probe_on_the_leaders_core(make_broker):
+    """--probe-cpu leader: with per-shard endpoints the probe runs on the
+    CPU of the shard that leads its partition, and every request it times
+    was appended; on a shared endpoint it refuses rather than guess."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs")
+    b = make_broker("--shards", "2", "--set", "shard.endpoints=per-shard", port=free_port_pair())
+    # Placement hashes the topic: new topics until the probe has followed
+    # leaders on both shards (each try has even odds).
+    cpus = set()
+    for _ in range(20):
+        t = unique("probe")
+        p = raw_probe(b.bootstrap, t, "--probe-cpu", "leader")
+        assert p.returncode == 0, p.stderr
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+        assert r["errors"] == 0 and 195 <= r["requests"] <= 200
+        assert r["probe_cpu"] in sorted(os.sched_getaffinity(0))[:2]
+        cpus.add(r["probe_cpu"])
+        per_batch = 1000 // (100 + 8)
+        assert high_watermarks(b.bootstrap, t, 1) == r["requests"] * per_batch
+        if len(cpus) == 2:
+            break
+    assert len(cpus) == 2
+
+    shared = make_broker("--shards", "2")
+    p = raw_probe(shared.bootstrap, unique("probe"), "--probe-cpu", "leader")
+    assert p.returncode != 0 and "per-shard endpoints" in p.stderr
 
 
 # ---------------------------------------------------------------- plots
