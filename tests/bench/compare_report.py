@@ -55,6 +55,7 @@ def cache_note(m):
             " come from memory (%s GiB): Sluice writes with O_DIRECT, so its first read"
             " is from the disk; NATS writes through the page cache." % m["memory_gib"])
 
+
 def last_json(path):
     try:
         with open(path) as f:

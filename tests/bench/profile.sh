@@ -78,14 +78,14 @@ client_args() {
   esac
 }
 
-# report WORKLOAD: the tables from WORKLOAD.perf.data.
+# report WORKLOAD SERVER_PID CLIENT_PID: the tables from WORKLOAD.perf.data.
 report() {
   local data=$work/$1.perf.data
   # comm, pid, dso and symbol of every sample; the split is done here
   # rather than with perf's own sort keys so one pass gives every table.
   perf script -i "$data" -F comm,pid,ip,sym,dso 2>/dev/null |
     /usr/bin/python3 "$(dirname "$0")/profile_report.py" --top "$top" \
-      --server-pid "$2" --client-pid "$3" --title "$1"
+      --server-pid "$2" --client-pid "$3"
 }
 
 profile_one() {

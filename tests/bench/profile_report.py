@@ -70,16 +70,13 @@ def main():
     ap.add_argument("--server-pid", type=int, required=True)
     ap.add_argument("--client-pid", type=int, required=True)
     ap.add_argument("--top", type=int, default=25)
-    ap.add_argument("--title", default="profile")
     a = ap.parse_args()
 
     total = 0
     by_who = collections.Counter()
     by_who_kernel = collections.Counter()
     by_bucket = collections.Counter()  # (bucket, side) -> n, side: server/client/other
-    syms = collections.Counter()  # (sym, dso, who) -> n
-    server_syms = collections.Counter()
-    server_total = 0
+    syms = collections.Counter()  # (sym, dso, side) -> n
     for line in sys.stdin:
         m = LINE.match(line)
         if not m:
@@ -99,9 +96,6 @@ def main():
         by_bucket[(bucket(sym), side)] += 1
         short = "kernel" if kernel else dso.rsplit("/", 1)[-1]
         syms[(sym, short, side)] += 1
-        if side == "sluiced":
-            server_total += 1
-            server_syms[(sym, short)] += 1
 
     if total == 0:
         print("(no samples)")
@@ -131,6 +125,9 @@ def main():
     for (sym, dso, side), n in syms.most_common(a.top):
         print("| `%s` | %s | %s | %s |" % (sym, dso, side, pct(n, total)))
     print()
+    server_syms = collections.Counter({(sym, dso): n for (sym, dso, side), n in syms.items()
+                                       if side == "sluiced"})
+    server_total = sum(server_syms.values())
     print("Hottest symbols in sluiced (%s of both cores):" % pct(server_total, total))
     print()
     print("| symbol | in | share of sluiced's samples |")

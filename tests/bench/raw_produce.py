@@ -108,6 +108,8 @@ class Link:
 
 
 def leaders(bootstrap, topic, partitions):
+    """Create the topic (if new); the leader's (host, port) per partition,
+    and how many brokers the metadata lists."""
     host, port = bootstrap.rsplit(":", 1)
     with kr.Conn(host, int(port)) as c:
         err, msg = c.create_topic(topic, partitions=partitions)
@@ -122,7 +124,7 @@ def leaders(bootstrap, topic, partitions):
         else:
             sys.exit("raw_produce: topic %s has no metadata" % topic)
         brokers = {b[0]: (b[1], b[2]) for b in md["brokers"]}
-        return {p["partition"]: brokers[p["leader"]] for p in t["partitions"]}
+        return {p["partition"]: brokers[p["leader"]] for p in t["partitions"]}, len(brokers)
 
 
 def pct(sorted_us, q):
@@ -179,7 +181,7 @@ def run_rate(a, lead, batch, n):
     return [lk], time.monotonic() - t0
 
 
-def run_probe(a, lead, batch):
+def run_probe(a, lead, n_brokers, batch):
     """--probe: the C probe sends the frame built here."""
     p = sorted(lead)[0]
     body = produce_body(a.topic, p, batch, a.acks)
@@ -189,10 +191,7 @@ def run_probe(a, lead, batch):
     err_off = 4 + 4 + 2 + len(a.topic.encode()) + 4 + 4
     pin = None
     if a.probe_cpu == "leader":
-        host, port = a.bootstrap.rsplit(":", 1)
-        with kr.Conn(host, int(port)) as c:
-            n_brokers = len(c.metadata([a.topic])["brokers"])
-        shard = lead[p][1] - int(port)
+        shard = lead[p][1] - int(a.bootstrap.rsplit(":", 1)[1])
         allowed = sorted(os.sched_getaffinity(0))
         if n_brokers < 2 or not 0 <= shard < len(allowed):
             sys.exit("raw_produce: --probe-cpu leader: the leader's port is not port+i of a "
@@ -234,20 +233,20 @@ def main():
     a = ap.parse_args()
     if a.rate > 0 and a.acks == 0:
         ap.error("--rate measures acknowledgements: acks 0 has none")
-
-    try:
-        lead = leaders(a.bootstrap, a.topic, a.partitions)
-    except OSError as e:
-        sys.exit("raw_produce: %s: %s" % (a.bootstrap, e))
-    batch, n = batch_for(a.record_size, a.batch_bytes)
     if a.probe_cpu is not None and not a.probe:
         ap.error("--probe-cpu needs --probe")
     if a.probe_cpu not in (None, "leader") and not a.probe_cpu.isdigit():
         ap.error("--probe-cpu: a CPU number or 'leader'")
+
+    try:
+        lead, n_brokers = leaders(a.bootstrap, a.topic, a.partitions)
+    except OSError as e:
+        sys.exit("raw_produce: %s: %s" % (a.bootstrap, e))
+    batch, n = batch_for(a.record_size, a.batch_bytes)
     if a.probe:
         if a.rate <= 0:
             ap.error("--probe needs --rate")
-        return run_probe(a, lead, batch)
+        return run_probe(a, lead, n_brokers, batch)
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     links, secs = (run_rate if a.rate > 0 else run_throughput)(a, lead, batch, n)
     ru1 = resource.getrusage(resource.RUSAGE_SELF)

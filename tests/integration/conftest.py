@@ -50,6 +50,13 @@ def sluiced_path():
     return os.environ.get("SLUICED") or os.path.join(REPO, "build", "dataplane", "sluiced")
 
 
+def built_path(*parts):
+    """A file of the build SLUICED comes from: <build>/dataplane/sluiced ->
+    <build>/PARTS (tools, probes and test clients are built next to it)."""
+    build = os.path.dirname(os.path.dirname(os.path.abspath(sluiced_path())))
+    return os.path.join(build, *parts)
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

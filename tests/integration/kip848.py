@@ -14,11 +14,10 @@ checked at every answer.
 """
 
 import json
-import os
 import subprocess
 
 import group_raw as gr
-from conftest import sluiced_path
+from conftest import built_path
 
 # Error codes of the consumer protocol.
 NONE = 0
@@ -45,8 +44,7 @@ FAST = ("--shards", "2",
 
 
 def client_binary():
-    build = os.path.dirname(os.path.dirname(os.path.abspath(sluiced_path())))
-    return os.path.join(build, "tests", "proto", "kip848_client")
+    return built_path("tests", "proto", "kip848_client")
 
 
 class Client:

@@ -26,20 +26,23 @@ import urllib.request
 
 import pytest
 
-from conftest import (REPO, SANITIZER_RE, _die_with_parent, free_port, free_port_pair,
-                      sluiced_path, unique)
+from conftest import (REPO, SANITIZER_RE, _die_with_parent, built_path, free_port,
+                      free_port_pair, unique)
 from helpers import consume
 
 PLOT = os.path.join(REPO, "tests", "bench", "plot.py")
 OPTS_SRC = os.path.join(REPO, "tools", "bench_opts.c")
 
 
-def bench_binary():
-    build = os.path.dirname(os.path.dirname(os.path.abspath(sluiced_path())))
-    path = os.path.join(build, "tools", "sluice-bench")
+def built_binary(*parts):
+    path = built_path(*parts)
     if not os.path.exists(path):
-        pytest.fail("sluice-bench not found at %s (built next to SLUICED)" % path)
+        pytest.fail("%s not found at %s (built next to SLUICED)" % (parts[-1], path))
     return path
+
+
+def bench_binary():
+    return built_binary("tools", "sluice-bench")
 
 
 class Run:
@@ -396,11 +399,7 @@ def test_nats_consume_after_fetches_time_out(nats):
 # ---------------------------------------------------------------- probes
 
 def bench_probe(name):
-    build = os.path.dirname(os.path.dirname(os.path.abspath(sluiced_path())))
-    path = os.path.join(build, "tests", "bench", name)
-    if not os.path.exists(path):
-        pytest.fail("%s not found at %s (built next to SLUICED)" % (name, path))
-    return path
+    return built_binary("tests", "bench", name)
 
 
 def test_sync_probe_times_write_and_fdatasync_together(tmp_path):

@@ -21,7 +21,7 @@ import subprocess
 import pytest
 
 import kafka_raw as kr
-from conftest import SANITIZER_RE, Broker, _die_with_parent, sluiced_path, unique
+from conftest import SANITIZER_RE, Broker, _die_with_parent, built_path, unique
 from helpers import create_topic, kcat, produce_all, producer
 
 SEGMENT_BYTES = 1024 * 1024
@@ -39,8 +39,7 @@ HEADER_RE = re.compile(r"(%s): (%s)" % (QUOTED, QUOTED))
 
 
 def dump_binary():
-    build = os.path.dirname(os.path.dirname(os.path.abspath(sluiced_path())))
-    return os.path.join(build, "tools", "sluice-dump")
+    return built_path("tools", "sluice-dump")
 
 
 def dump(*args):

@@ -10,7 +10,6 @@ installed librdkafka predates group.protocol=consumer.
 """
 
 import json
-import os
 import subprocess
 import time
 
@@ -18,7 +17,7 @@ import pytest
 from confluent_kafka import KafkaError, TopicPartition
 
 import kip848
-from conftest import sluiced_path, unique, wait_for
+from conftest import built_path, unique, wait_for
 from helpers import create_topic, produce_all, producer
 from helpers import consumer as plain_consumer
 
@@ -28,8 +27,7 @@ N_RECORDS = 90
 
 
 def ctl_binary():
-    build = os.path.dirname(os.path.dirname(os.path.abspath(sluiced_path())))
-    return os.path.join(build, "tools", "sluicectl")
+    return built_path("tools", "sluicectl")
 
 
 def ctl(broker, *args, check=True, json_out=True):
